@@ -1,0 +1,149 @@
+/**
+ * Turns the validated TOML shape into the typed {@linkcode Config}:
+ * camelCase names, defaults that depend on other keys, absolute file paths,
+ * compiled matchers and topic renderers.
+ *
+ * @module
+ */
+import type { CompiledFilter } from "../filter/mod.ts";
+import { resolveConfigPath } from "./checks.ts";
+import type { ValidatedConfig } from "./schema.ts";
+import { compileTableMatcher } from "./tables.ts";
+import { compileTopicTemplate } from "./topics.ts";
+import type { BackoffConfig, Config, KafkaConfig, SourceConfig, TargetConfig } from "./types.ts";
+
+type Validated = ValidatedConfig;
+type ValidatedSource = NonNullable<Validated["sources"]>[number];
+type ValidatedTarget = NonNullable<Validated["targets"]>[number];
+type ValidatedBackoff = ValidatedSource["reconnect"];
+
+/**
+ * Builds the typed config. The document passed every check, so `sources`
+ * (or `source`) and `targets` are present.
+ *
+ * @param filters the compiled `where` of each target, by index.
+ * @param baseDir the directory relative file paths are resolved against.
+ */
+export function resolveConfig(
+  validated: Validated,
+  filters: readonly (CompiledFilter | null)[],
+  baseDir: string,
+): Config {
+  const sources = validated.source === undefined
+    ? (validated.sources ?? []).map((source) => resolveSource(source, baseDir))
+    : [resolveSource(validated.source, baseDir)];
+  const kafka = resolveKafka(validated.kafka, baseDir);
+  const sourceNames = sources.map(({ name }) => name);
+  const targets = (validated.targets ?? []).map((target, index) =>
+    resolveTarget(target, filters[index] ?? null, sourceNames, kafka.maxMessageBytes)
+  );
+  return {
+    sources,
+    kafka,
+    limits: {
+      maxInflightMessages: validated.limits.max_inflight_messages,
+      maxInflightBytes: validated.limits.max_inflight_bytes,
+    },
+    targets,
+    http: {
+      enabled: validated.http.enabled,
+      listen: { hostname: validated.http.listen.host, port: validated.http.listen.port },
+      token: emptyToNull(validated.http.token),
+    },
+    log: { level: validated.log.level, format: validated.log.format },
+    shutdown: { gracePeriodMs: validated.shutdown.grace_period },
+  };
+}
+
+function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
+  return {
+    name: source.name,
+    host: source.host,
+    port: source.port,
+    database: source.database,
+    user: source.user,
+    password: emptyToNull(source.password),
+    sslMode: source.sslmode,
+    sslCaFile: optionalPath(baseDir, source.ssl_ca_file),
+    slot: source.slot,
+    createSlot: source.create_slot,
+    publication: source.publication,
+    createPublication: source.create_publication,
+    alterPublication: source.alter_publication,
+    tables: source.tables,
+    statusIntervalMs: source.status_interval,
+    messages: source.messages,
+    bigNumbers: source.big_numbers,
+    connectTimeoutMs: source.connect_timeout,
+    reconnect: resolveBackoff(source.reconnect),
+  };
+}
+
+function resolveKafka(kafka: Validated["kafka"], baseDir: string): KafkaConfig {
+  return {
+    brokers: kafka.brokers.map(({ text }) => text),
+    clientId: kafka.client_id,
+    compression: kafka.compression,
+    lingerMs: kafka.linger,
+    batchMaxMessages: kafka.batch_max_messages,
+    batchMaxBytes: kafka.batch_max_bytes,
+    maxMessageBytes: kafka.max_message_bytes,
+    requestTimeoutMs: kafka.request_timeout,
+    deadLetterTopic: kafka.dead_letter_topic,
+    createTopics: kafka.create_topics,
+    topicPartitions: kafka.topic_partitions,
+    topicReplicationFactor: kafka.topic_replication_factor,
+    tls: {
+      enabled: kafka.tls.enabled,
+      caFile: optionalPath(baseDir, kafka.tls.ca_file),
+      rejectUnauthorized: kafka.tls.reject_unauthorized,
+    },
+    sasl: kafka.sasl === undefined ? null : { ...kafka.sasl },
+    retry: resolveBackoff(kafka.retry),
+    circuitBreaker: {
+      failureThreshold: kafka.circuit_breaker.failure_threshold,
+      openDurationMs: kafka.circuit_breaker.open_duration,
+    },
+  };
+}
+
+function resolveTarget(
+  target: ValidatedTarget,
+  filter: CompiledFilter | null,
+  allSources: readonly string[],
+  defaultMaxMessageBytes: number,
+): TargetConfig {
+  return {
+    name: target.name,
+    sources: target.sources.length === 0 ? allSources : [...new Set(target.sources)],
+    tables: target.tables,
+    matchesTable: compileTableMatcher(target.tables),
+    ops: new Set(target.ops),
+    topic: target.topic,
+    topicFor: compileTopicTemplate(target.topic),
+    keyColumns: target.key_columns,
+    format: target.format,
+    mode: target.mode,
+    where: target.where.trim() === "" ? null : target.where,
+    filter,
+    tombstones: target.tombstones,
+    maxMessageBytes: target.max_message_bytes ?? defaultMaxMessageBytes,
+  };
+}
+
+function resolveBackoff(backoff: ValidatedBackoff): BackoffConfig {
+  return {
+    initialMs: backoff.initial_backoff,
+    maxMs: backoff.max_backoff,
+    multiplier: backoff.multiplier,
+    jitter: backoff.jitter,
+  };
+}
+
+function optionalPath(baseDir: string, path: string): string | null {
+  return path === "" ? null : resolveConfigPath(baseDir, path);
+}
+
+function emptyToNull(text: string): string | null {
+  return text === "" ? null : text;
+}

@@ -1,0 +1,262 @@
+/**
+ * The zod schema of the TOML config: every key, its type, its default and
+ * its unit, with unknown keys rejected at every level. Cross-entry rules
+ * (unique names, source references, filters, files) live in `checks.ts`.
+ *
+ * The leaf validators are in `leaves.ts`.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { CHANGE_OPS, type ChangeOp } from "../model.ts";
+import {
+  duration,
+  hostPort,
+  identifier,
+  integer,
+  MAX_PORT,
+  name,
+  nonEmptyString,
+  numberBetween,
+  optionalSize,
+  publicationTables,
+  refinementIssue,
+  size,
+  slotName,
+  tableLeaf,
+  topicName,
+  topicTemplate,
+  whenValid,
+} from "./leaves.ts";
+import { readTablePattern, type TableName } from "./tables.ts";
+
+/** The name of the source a single `[source]` table defines, when it has none. */
+export const DEFAULT_SOURCE_NAME = "default";
+
+const DEFAULT_PG_PORT = 5_432;
+const DEFAULT_BACKOFF_MULTIPLIER = 2;
+const DEFAULT_JITTER = 0.2;
+
+/** A backoff table with the given default delays. */
+function backoff(initial: string, max: string) {
+  return z.strictObject({
+    initial_backoff: duration().prefault(initial),
+    max_backoff: duration().prefault(max),
+    multiplier: numberBetween(1, Number.MAX_VALUE, "a number of at least 1")
+      .prefault(DEFAULT_BACKOFF_MULTIPLIER),
+    jitter: numberBetween(0, 1, "a number from 0 to 1").prefault(DEFAULT_JITTER),
+  }).superRefine((value, context) => {
+    if (value.initial_backoff > value.max_backoff) {
+      const message = "expected a duration no shorter than initial_backoff";
+      context.issues.push(refinementIssue(["max_backoff"], message));
+    }
+  }, whenValid("initial_backoff", "max_backoff")).prefault({});
+}
+
+const sourceFields = {
+  name: name(),
+  host: nonEmptyString().prefault("127.0.0.1"),
+  port: integer(1, MAX_PORT).prefault(DEFAULT_PG_PORT),
+  database: nonEmptyString(),
+  user: nonEmptyString(),
+  password: z.string().prefault(""),
+  sslmode: z.enum(["disable", "require", "verify-full"]).prefault("disable"),
+  ssl_ca_file: z.string().prefault(""),
+  slot: slotName().prefault("pg2kafka"),
+  create_slot: z.boolean().prefault(true),
+  publication: identifier("a publication name").prefault("pg2kafka"),
+  create_publication: z.boolean().prefault(true),
+  alter_publication: z.boolean().prefault(false),
+  tables: publicationTables().prefault([]),
+  status_interval: duration().prefault("10s"),
+  messages: z.boolean().prefault(false),
+  big_numbers: z.enum(["string", "number"]).prefault("string"),
+  connect_timeout: duration().prefault("10s"),
+  reconnect: backoff("1s", "1m"),
+};
+
+/** verify-full checks the server certificate, so it needs the CA to check it against. */
+function checkSslCaFile(
+  source: { sslmode: string; ssl_ca_file: string },
+  context: z.RefinementCtx,
+): void {
+  if (source.sslmode === "verify-full" && source.ssl_ca_file === "") {
+    const message = `expected a CA certificate file because sslmode is "verify-full", found none`;
+    context.issues.push(refinementIssue(["ssl_ca_file"], message));
+  }
+}
+
+/** A publication pg2kafka creates or completes needs to know its tables. */
+function checkPublicationTables(
+  source: { tables: "all" | TableName[]; create_publication: boolean; alter_publication: boolean },
+  context: z.RefinementCtx,
+): void {
+  const managesPublication = source.create_publication || source.alter_publication;
+  if (managesPublication && source.tables !== "all" && source.tables.length === 0) {
+    const message = `expected the tables to publish (or ["*"]) because create_publication ` +
+      `or alter_publication is true, found none`;
+    context.issues.push(refinementIssue(["tables"], message));
+  }
+}
+
+type SourceRuleFields =
+  & Parameters<typeof checkSslCaFile>[0]
+  & Parameters<typeof checkPublicationTables>[0];
+
+function withSourceRules<T extends z.ZodType<SourceRuleFields>>(schema: T): T {
+  return schema
+    .superRefine(checkSslCaFile, whenValid("sslmode", "ssl_ca_file"))
+    .superRefine(
+      checkPublicationTables,
+      whenValid("tables", "create_publication", "alter_publication"),
+    );
+}
+
+/** One `[[sources]]` entry. */
+export const sourceSchema = withSourceRules(z.strictObject(sourceFields));
+
+/** The single `[source]` table, whose name defaults to "default". */
+export const singleSourceSchema = withSourceRules(z.strictObject({
+  ...sourceFields,
+  name: name().prefault(DEFAULT_SOURCE_NAME),
+}));
+
+const DEFAULT_BATCH_MAX_MESSAGES = 1_000;
+const DEFAULT_TOPIC_PARTITIONS = 3;
+const DEFAULT_FAILURE_THRESHOLD = 5;
+
+/** The `[kafka]` table. */
+export const kafkaSchema = z.strictObject({
+  brokers: z.array(hostPort("127.0.0.1:9092")).min(1),
+  client_id: nonEmptyString().prefault("pg2kafka"),
+  compression: z.enum(["none", "gzip"]).prefault("none"),
+  linger: duration(true).prefault("5ms"),
+  batch_max_messages: integer(1).prefault(DEFAULT_BATCH_MAX_MESSAGES),
+  batch_max_bytes: size().prefault("1MiB"),
+  max_message_bytes: size().prefault("1MiB"),
+  request_timeout: duration().prefault("30s"),
+  dead_letter_topic: topicName().prefault("pg2kafka.dead_letter"),
+  create_topics: z.boolean().prefault(true),
+  topic_partitions: integer(1).prefault(DEFAULT_TOPIC_PARTITIONS),
+  topic_replication_factor: integer(1).prefault(1),
+  tls: z.strictObject({
+    enabled: z.boolean().prefault(false),
+    ca_file: z.string().prefault(""),
+    reject_unauthorized: z.boolean().prefault(true),
+  }).prefault({}),
+  sasl: z.strictObject({
+    mechanism: z.enum(["plain", "scram-sha-256", "scram-sha-512"]).prefault("plain"),
+    username: nonEmptyString(),
+    password: nonEmptyString(),
+  }).optional(),
+  retry: backoff("100ms", "30s"),
+  circuit_breaker: z.strictObject({
+    failure_threshold: integer(1).prefault(DEFAULT_FAILURE_THRESHOLD),
+    open_duration: duration().prefault("10s"),
+  }).prefault({}),
+});
+
+const DEFAULT_MAX_INFLIGHT_MESSAGES = 20_000;
+
+/** The `[limits]` table. */
+export const limitsSchema = z.strictObject({
+  max_inflight_messages: integer(1).prefault(DEFAULT_MAX_INFLIGHT_MESSAGES),
+  max_inflight_bytes: size().prefault("64MiB"),
+}).prefault({});
+
+const tablePattern = tableLeaf(
+  `a table pattern such as "public.orders" or "sales.*"`,
+  readTablePattern,
+);
+
+/** One `[[targets]]` entry. */
+export const targetSchema = z.strictObject({
+  name: name(),
+  sources: z.array(z.string()).prefault([]),
+  tables: z.array(tablePattern).min(1),
+  ops: z.array(z.enum(CHANGE_OPS as [ChangeOp, ...ChangeOp[]])).min(1).prefault([...CHANGE_OPS]),
+  topic: topicTemplate().prefault("pg2kafka.{schema}.{table}"),
+  key_columns: z.array(nonEmptyString()).prefault([]),
+  format: z.enum(["json", "debezium"]).prefault("json"),
+  mode: z.enum(["change", "transaction"]).prefault("change"),
+  where: z.string().prefault(""),
+  tombstones: z.boolean().prefault(false),
+  max_message_bytes: optionalSize().prefault(""),
+}).superRefine((target, context) => {
+  if (target.mode !== "transaction") return;
+  if (target.format === "debezium") {
+    const message = `expected "change" because format is "debezium" (Debezium envelopes ` +
+      `carry one row each), found "transaction"`;
+    context.issues.push(refinementIssue(["mode"], message));
+  }
+  if (target.tombstones) {
+    const message = `expected false because mode is "transaction" (tombstones follow ` +
+      `single-row deletes), found true`;
+    context.issues.push(refinementIssue(["tombstones"], message));
+  }
+}, whenValid("mode", "format", "tombstones"));
+
+const DEFAULT_HTTP_LISTEN = "127.0.0.1:9187";
+
+/** The `[http]` table. */
+export const httpSchema = z.strictObject({
+  enabled: z.boolean().prefault(true),
+  // Port 0 asks the system for a free port (useful in tests).
+  listen: hostPort(DEFAULT_HTTP_LISTEN, 0).prefault(DEFAULT_HTTP_LISTEN),
+  token: z.string().prefault(""),
+}).prefault({});
+
+/** Log levels, as LogTape names them. */
+export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
+
+/** The `[log]` table. */
+export const logSchema = z.strictObject({
+  level: z.enum(LOG_LEVELS).prefault("info"),
+  format: z.enum(["auto", "json", "text"]).prefault("auto"),
+}).prefault({});
+
+/** The `[shutdown]` table. */
+export const shutdownSchema = z.strictObject({
+  grace_period: duration().prefault("30s"),
+}).prefault({});
+
+/**
+ * The whole file. `source` and `sources` are both optional here: that
+ * exactly one of them is given, and that there is at least one target, is
+ * checked in `checks.ts` so those messages can name the TOML syntax.
+ */
+export const configSchema = z.strictObject({
+  source: singleSourceSchema.optional(),
+  sources: z.array(sourceSchema).optional(),
+  kafka: kafkaSchema,
+  limits: limitsSchema,
+  targets: z.array(targetSchema).optional(),
+  http: httpSchema,
+  log: logSchema,
+  shutdown: shutdownSchema,
+}).superRefine(checkLargestMessageFits, whenValid("kafka", "limits", "targets"));
+
+/**
+ * The in-flight byte cap must admit the largest message a target may
+ * produce, or that message could never be sent.
+ */
+function checkLargestMessageFits(
+  config: {
+    kafka: { max_message_bytes: number };
+    limits: { max_inflight_bytes: number };
+    targets?: { max_message_bytes: number | null }[];
+  },
+  context: z.RefinementCtx,
+): void {
+  const targetSizes = (config.targets ?? []).map(({ max_message_bytes }) => max_message_bytes ?? 0);
+  const largest = Math.max(config.kafka.max_message_bytes, ...targetSizes);
+  if (config.limits.max_inflight_bytes < largest) {
+    // Not quoting the sizes: one may come from an interpolated (secret) value.
+    const message = "expected a size no smaller than the largest max_message_bytes, " +
+      "so that the largest message fits";
+    context.issues.push(refinementIssue(["limits", "max_inflight_bytes"], message));
+  }
+}
+
+/** The validated file, still in TOML's shape (snake_case), with units resolved. */
+export type ValidatedConfig = z.output<typeof configSchema>;

@@ -1,0 +1,176 @@
+/**
+ * The typed config the rest of pg2kafka reads: camelCase, durations in
+ * milliseconds, sizes in bytes, defaults applied, tables parsed, filters and
+ * topic templates compiled.
+ *
+ * @module
+ */
+import type { CompiledFilter } from "../filter/mod.ts";
+import type { ChangeOp } from "../model.ts";
+import type { TableName } from "./tables.ts";
+import type { TopicRenderer } from "./topics.ts";
+
+export type { TableName } from "./tables.ts";
+
+/** Exponential backoff settings; the shape `Backoff` in `src/kafka/backoff.ts` takes. */
+export interface BackoffConfig {
+  /** First delay, in milliseconds. */
+  initialMs: number;
+  /** Upper bound of any delay, in milliseconds (at least `initialMs`). */
+  maxMs: number;
+  /** Growth factor per attempt, at least 1. */
+  multiplier: number;
+  /** Spread of each delay as a fraction in [0, 1]: 0.2 means ±20%. */
+  jitter: number;
+}
+
+/** A PostgreSQL source: one replication connection, slot and publication. */
+export interface SourceConfig {
+  /** Unique name, used in metrics labels and the `{source}` topic placeholder. */
+  name: string;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  /** `null` when not configured (trust, peer or certificate authentication). */
+  password: string | null;
+  sslMode: "disable" | "require" | "verify-full";
+  /** Absolute path of the CA certificate file, or `null`. */
+  sslCaFile: string | null;
+  /** Replication slot name (validated: `[a-z0-9_]{1,63}`). */
+  slot: string;
+  /** Create the slot when it does not exist. */
+  createSlot: boolean;
+  /** Publication name (validated identifier). */
+  publication: string;
+  /** Create the publication when it does not exist. */
+  createPublication: boolean;
+  /** Add configured tables missing from an existing publication. */
+  alterPublication: boolean;
+  /** The tables the publication must cover, or `"all"` for FOR ALL TABLES. */
+  tables: "all" | readonly TableName[];
+  /** Period of standby status updates, in milliseconds. */
+  statusIntervalMs: number;
+  /** Also decode `pg_logical_emit_message` messages (PostgreSQL 14+). */
+  messages: boolean;
+  /** How int8 and numeric values are emitted. */
+  bigNumbers: "string" | "number";
+  /** Connection timeout, in milliseconds. */
+  connectTimeoutMs: number;
+  /** Backoff between reconnection attempts. */
+  reconnect: BackoffConfig;
+}
+
+/** SASL credentials for the Kafka connection. */
+export interface SaslConfig {
+  mechanism: "plain" | "scram-sha-256" | "scram-sha-512";
+  username: string;
+  password: string;
+}
+
+/** The Kafka cluster and producer settings. */
+export interface KafkaConfig {
+  /** Bootstrap brokers as `host:port`, at least one. */
+  brokers: readonly string[];
+  clientId: string;
+  compression: "none" | "gzip";
+  /** How long a batch may wait for more messages, in milliseconds (0 allowed). */
+  lingerMs: number;
+  batchMaxMessages: number;
+  batchMaxBytes: number;
+  /** Messages larger than this are dead-lettered (or split, in transaction mode). */
+  maxMessageBytes: number;
+  requestTimeoutMs: number;
+  deadLetterTopic: string;
+  /** Create missing topics (else rely on broker auto-creation). */
+  createTopics: boolean;
+  /** Partitions of topics pg2kafka creates. */
+  topicPartitions: number;
+  /** Replication factor of topics pg2kafka creates. */
+  topicReplicationFactor: number;
+  tls: {
+    enabled: boolean;
+    /** Absolute path of the CA certificate file, or `null` for the system CAs. */
+    caFile: string | null;
+    rejectUnauthorized: boolean;
+  };
+  /** `null` when the cluster needs no SASL authentication. */
+  sasl: SaslConfig | null;
+  /** Backoff between produce retries. */
+  retry: BackoffConfig;
+  circuitBreaker: {
+    /** Consecutive failed produce attempts before the breaker opens. */
+    failureThreshold: number;
+    /** How long the breaker stays open before a half-open probe, in milliseconds. */
+    openDurationMs: number;
+  };
+}
+
+/** Caps on work in flight (DESIGN invariant 4). */
+export interface LimitsConfig {
+  maxInflightMessages: number;
+  maxInflightBytes: number;
+}
+
+/** A route: which changes go to which topics, in which shape. */
+export interface TargetConfig {
+  /** Unique name, used in metrics labels. */
+  name: string;
+  /** The sources this target reads (all sources when the config left it empty). */
+  sources: readonly string[];
+  /** The table patterns as configured (`*` and `?` globs allowed in both parts). */
+  tables: readonly TableName[];
+  /** Whether a table matches one of `tables`; precompiled, allocation-free. */
+  matchesTable(schema: string, table: string): boolean;
+  /** The operations this target receives. */
+  ops: ReadonlySet<ChangeOp>;
+  /** Topic template with `{source}`, `{schema}`, `{table}`, `{op}` placeholders. */
+  topic: string;
+  /** Renders `topic` for a change; precompiled. */
+  topicFor: TopicRenderer;
+  /** Columns used as the message key instead of the replica identity (empty: identity). */
+  keyColumns: readonly string[];
+  format: "json" | "debezium";
+  /** One message per change, or one per transaction. */
+  mode: "change" | "transaction";
+  /** The filter expression as written, or `null`. */
+  where: string | null;
+  /** The compiled `where`, or `null` when every change passes. */
+  filter: CompiledFilter | null;
+  /** Send a null-value message after each delete (change mode only). */
+  tombstones: boolean;
+  /** Size limit of one message, in bytes (defaults to `kafka.maxMessageBytes`). */
+  maxMessageBytes: number;
+}
+
+/** The HTTP endpoints (/health, /ready, /metrics). */
+export interface HttpConfig {
+  enabled: boolean;
+  /** Where to listen; port 0 lets the system choose. */
+  listen: { hostname: string; port: number };
+  /** Bearer token required on everything but /health, or `null` for none. */
+  token: string | null;
+}
+
+/** Logging. */
+export interface LogConfig {
+  level: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+  /** `auto`: text on a terminal, JSON otherwise. */
+  format: "auto" | "json" | "text";
+}
+
+/** The whole resolved config. */
+export interface Config {
+  /** At least one source, with unique names. */
+  sources: readonly SourceConfig[];
+  kafka: KafkaConfig;
+  limits: LimitsConfig;
+  /** At least one target, with unique names. */
+  targets: readonly TargetConfig[];
+  http: HttpConfig;
+  log: LogConfig;
+  shutdown: {
+    /** How long a clean shutdown may take to drain, in milliseconds. */
+    gracePeriodMs: number;
+  };
+}
