@@ -109,7 +109,7 @@ pg_start() {
 
 pg_bootstrap_roles() {
   psql_admin -d postgres -v ON_ERROR_STOP=1 -q <<SQL >/dev/null
-SELECT format('CREATE ROLE %I LOGIN REPLICATION PASSWORD %L', '$PG_APP_USER', '$PG_APP_PASSWORD')
+SELECT format('CREATE ROLE %I LOGIN REPLICATION CREATEDB PASSWORD %L', '$PG_APP_USER', '$PG_APP_PASSWORD')
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_APP_USER') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DATABASE', '$PG_APP_USER')
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DATABASE') \gexec

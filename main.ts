@@ -1,0 +1,136 @@
+/**
+ * The pg2kafka command line: `run`, `check`, `version`.
+ *
+ * Exit codes: 0 success; 1 the pipeline failed at run time; 2 bad usage or
+ * an invalid config; 3 a system the config names could not be reached;
+ * 130 a second interrupt during shutdown.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig, secretsOf } from "./src/config/mod.ts";
+import type { Config } from "./src/config/mod.ts";
+import { Pipeline } from "./src/app.ts";
+import { configureLogging, logger } from "./src/ops/log.ts";
+import { VERSION } from "./src/version.ts";
+
+/** Process exit codes of every command. */
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  unreachable: 3,
+  interrupted: 130,
+} as const;
+
+const USAGE = `pg2kafka ${VERSION}: stream PostgreSQL changes into Apache Kafka
+
+Usage:
+  pg2kafka run --config FILE      stream changes until SIGINT/SIGTERM
+  pg2kafka check --config FILE    validate the config and exit
+  pg2kafka version                print the version
+  pg2kafka help                   print this help
+
+Options:
+  -c, --config FILE   the TOML config (default: pg2kafka.toml)
+  -h, --help          print help
+  -V, --version       print the version
+
+Exit codes: 0 ok, 1 failed at run time, 2 bad usage or invalid config,
+3 unreachable system, 130 interrupted twice during shutdown.
+`;
+
+const CLI_OPTIONS = {
+  config: { type: "string", short: "c", default: "pg2kafka.toml" },
+  help: { type: "boolean", short: "h", default: false },
+  version: { type: "boolean", short: "V", default: false },
+} as const;
+
+/** Runs the command line `args` and returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: CLI_OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    console.error(`pg2kafka: ${(error as Error).message}\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  const { values, positionals } = parsed;
+  const command = values.version ? "version" : values.help ? "help" : positionals[0] ?? "help";
+  switch (command) {
+    case "version":
+      console.log(`pg2kafka ${VERSION}`);
+      return EXIT.ok;
+    case "help":
+      console.log(USAGE);
+      return EXIT.ok;
+    case "check":
+      return await check(values.config);
+    case "run":
+      return await run(values.config);
+    default:
+      console.error(`pg2kafka: unknown command "${command}"\n\n${USAGE}`);
+      return EXIT.usage;
+  }
+}
+
+async function readConfig(path: string): Promise<Config | null> {
+  try {
+    return await loadConfig(path);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    return null;
+  }
+}
+
+async function check(path: string): Promise<number> {
+  const config = await readConfig(path);
+  if (config === null) return EXIT.usage;
+  console.log(
+    `${path}: valid (${config.sources.length} source(s), ${config.targets.length} target(s))`,
+  );
+  return EXIT.ok;
+}
+
+async function run(path: string): Promise<number> {
+  const config = await readConfig(path);
+  if (config === null) return EXIT.usage;
+  configureLogging({ ...config.log, secrets: secretsOf(config) });
+  const log = logger("main");
+  const pipeline = new Pipeline(config);
+  const stopped = Promise.withResolvers<number>();
+  let stopping = false;
+  const onSignal = (signal: Deno.Signal) => {
+    if (stopping) {
+      log.warn("Second {signal}: exiting at once, acknowledging nothing more", { signal });
+      Deno.exit(EXIT.interrupted);
+    }
+    stopping = true;
+    log.info("{signal} received: draining in-flight messages, then stopping", { signal });
+    pipeline.stop().then(() => stopped.resolve(EXIT.ok), (error) => {
+      log.error("Shutdown failed: {error}", { error: String(error) });
+      stopped.resolve(EXIT.failed);
+    });
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const handlers = signals.map((signal) => {
+    const handler = () => onSignal(signal);
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  await pipeline.start();
+  pipeline.sink.onFailure((error) => {
+    log.fatal("Stopping: {error}. The slot keeps every unacknowledged change.", {
+      error: error.message,
+    });
+    stopped.resolve(EXIT.failed);
+  });
+  const code = await stopped.promise;
+  for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+  return code;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,77 @@
+/**
+ * The kafkajs client built from the `[kafka]` config, with kafkajs' own log
+ * lines routed into pg2kafka's structured logs.
+ *
+ * @module
+ */
+import process from "node:process";
+import { Kafka, type KafkaConfig as KafkaJsConfig, logLevel, type SASLOptions } from "kafkajs";
+import type { KafkaConfig } from "../config/mod.ts";
+import { logger } from "../ops/log.ts";
+import { VERSION } from "../version.ts";
+
+const log = logger("kafkajs");
+
+/** kafkajs log levels mapped to LogTape's. */
+const LEVELS = {
+  [logLevel.ERROR]: "warning",
+  [logLevel.WARN]: "warning",
+  [logLevel.INFO]: "debug",
+  [logLevel.DEBUG]: "debug",
+  [logLevel.NOTHING]: "debug",
+} as const;
+
+function sasl(config: KafkaConfig): SASLOptions | undefined {
+  if (config.sasl === null) return undefined;
+  const { mechanism, username, password } = config.sasl;
+  return { mechanism, username, password } as SASLOptions;
+}
+
+function tls(config: KafkaConfig): KafkaJsConfig["ssl"] {
+  if (!config.tls.enabled) return false;
+  return {
+    rejectUnauthorized: config.tls.rejectUnauthorized,
+    ca: config.tls.caFile ? [Deno.readTextFileSync(config.tls.caFile)] : undefined,
+  };
+}
+
+/**
+ * kafkajs messages that are expected here and only noise at warning level:
+ * pg2kafka limits kafkajs' own retries on purpose (its sink retries without
+ * a time limit behind a circuit breaker, resending in order).
+ */
+const EXPECTED_WARNINGS = new Set([
+  "Limiting retries for the idempotent producer may invalidate EoS guarantees",
+]);
+
+/**
+ * kafkajs 2.2.4 schedules a timer with a negative delay when it is not
+ * throttled (`throttledUntil` starts at -1); Node treats it as 1 ms and
+ * warns each time. Other process warnings go to the log.
+ */
+function routeProcessWarnings(): void {
+  process.removeAllListeners("warning");
+  process.on("warning", (warning: Error) => {
+    if (warning.name === "TimeoutNegativeWarning") return;
+    log.warn("{name}: {message}", { name: warning.name, message: warning.message });
+  });
+}
+
+/** Creates the kafkajs client; its client id carries the pg2kafka version. */
+export function createKafka(config: KafkaConfig): Kafka {
+  routeProcessWarnings();
+  return new Kafka({
+    clientId: `${config.clientId}/${VERSION}`,
+    brokers: [...config.brokers],
+    ssl: tls(config),
+    sasl: sasl(config),
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.requestTimeoutMs,
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ level, log: entry }) => {
+      const { message, ...context } = entry;
+      const target = EXPECTED_WARNINGS.has(message) ? "debug" : LEVELS[level];
+      log[target]("{message}", { message, ...context });
+    },
+  });
+}

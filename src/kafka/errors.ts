@@ -1,0 +1,48 @@
+/**
+ * Sorts kafkajs errors into what to do about them: retry (transient) or
+ * dead-letter (poison: the message itself can never be accepted).
+ *
+ * @module
+ */
+
+/** What a produce error means for the message. */
+export type KafkaErrorKind = "poison" | "transient";
+
+/** Broker error codes that reject the message itself, never the cluster's state. */
+const POISON_TYPES = new Set([
+  "MESSAGE_TOO_LARGE",
+  "RECORD_LIST_TOO_LARGE",
+  "INVALID_TOPIC_EXCEPTION",
+  "INVALID_RECORD",
+  "CORRUPT_MESSAGE",
+]);
+
+const MAX_CAUSE_DEPTH = 8;
+
+/** Every error nested in `error` (kafkajs wraps causes in several ways). */
+function* nested(error: unknown, depth = 0): Generator<Record<string, unknown>> {
+  if (depth > MAX_CAUSE_DEPTH || typeof error !== "object" || error === null) return;
+  const record = error as Record<string, unknown>;
+  yield record;
+  yield* nested(record.cause, depth + 1);
+  yield* nested(record.originalError, depth + 1);
+  if (Array.isArray(record.errors)) {
+    for (const inner of record.errors) yield* nested(inner, depth + 1);
+  }
+}
+
+/**
+ * Classifies a kafkajs error.
+ *
+ * @example
+ * ```ts
+ * classifyError({ type: "MESSAGE_TOO_LARGE" }); // "poison"
+ * classifyError(new Error("Connection timeout")); // "transient"
+ * ```
+ */
+export function classifyError(error: unknown): KafkaErrorKind {
+  for (const record of nested(error)) {
+    if (typeof record.type === "string" && POISON_TYPES.has(record.type)) return "poison";
+  }
+  return "transient";
+}

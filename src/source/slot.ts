@@ -1,0 +1,198 @@
+/**
+ * Start-up checks and set-up of a source: logical WAL, the replication
+ * privilege, the publication and the permanent logical slot. Every failure is
+ * a {@linkcode SourceSetupError} that says what is wrong and how to fix it.
+ *
+ * Names are always quoted with {@linkcode quoteIdentifier}; values always go
+ * through bound parameters.
+ *
+ * @module
+ */
+import type { Sql } from "postgres";
+import { type Lsn, parseLsn } from "../lsn.ts";
+import { quoteIdentifier } from "./stream.ts";
+
+/** A table named in a source's config. */
+export interface TableName {
+  schema: string;
+  table: string;
+}
+
+/** What a source needs in place before it can stream. */
+export interface SlotSetup {
+  slot: string;
+  createSlot: boolean;
+  publication: string;
+  createPublication: boolean;
+  alterPublication: boolean;
+  /** Tables the publication must cover, or "all" for `FOR ALL TABLES`. */
+  tables: readonly TableName[] | "all";
+}
+
+/** The slot as found (or created) at start-up. */
+export interface SlotState {
+  /** Whether this start created the slot. */
+  created: boolean;
+  /** The slot's `confirmed_flush_lsn` (or consistent point when just created). */
+  confirmedFlushLsn: Lsn;
+}
+
+/** A start-up check failed; the message names the problem and the fix. */
+export class SourceSetupError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "SourceSetupError";
+  }
+}
+
+const PGOUTPUT = "pgoutput";
+
+/** Formats a table as a quoted, schema-qualified SQL name. */
+export function qualifiedName({ schema, table }: TableName): string {
+  return `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
+}
+
+/**
+ * Checks the server and prepares the publication, on an ordinary connection.
+ *
+ * @throws {SourceSetupError} when the server cannot serve this source.
+ */
+export async function preparePublication(sql: Sql, setup: SlotSetup): Promise<void> {
+  await checkServer(sql);
+  if (setup.tables !== "all") await checkTablesExist(sql, setup.tables);
+  const [publication] = await sql<{ puballtables: boolean }[]>`
+    SELECT puballtables FROM pg_publication WHERE pubname = ${setup.publication}`;
+  if (!publication) {
+    if (!setup.createPublication) {
+      throw new SourceSetupError(
+        `Publication "${setup.publication}" does not exist: create it or set create_publication = true`,
+      );
+    }
+    const scope = setup.tables === "all"
+      ? "FOR ALL TABLES"
+      : `FOR TABLE ${setup.tables.map(qualifiedName).join(", ")}`;
+    await sql.unsafe(`CREATE PUBLICATION ${quoteIdentifier(setup.publication)} ${scope}`);
+    return;
+  }
+  if (publication.puballtables || setup.tables === "all") {
+    if (setup.tables === "all" && !publication.puballtables) {
+      throw new SourceSetupError(
+        `Publication "${setup.publication}" is not FOR ALL TABLES, but tables = ["*"] asks for every table`,
+      );
+    }
+    return;
+  }
+  await coverTables(sql, setup.publication, setup.tables, setup.alterPublication);
+}
+
+async function checkServer(sql: Sql): Promise<void> {
+  const [{ wal_level: walLevel }] = await sql<{ wal_level: string }[]>`SHOW wal_level`;
+  if (walLevel !== "logical") {
+    throw new SourceSetupError(
+      `wal_level is "${walLevel}", but logical replication needs "logical": ` +
+        "set wal_level = logical in postgresql.conf and restart PostgreSQL",
+    );
+  }
+  const [role] = await sql<{ name: string; allowed: boolean }[]>`
+    SELECT rolname AS name, rolreplication OR rolsuper AS allowed
+    FROM pg_roles WHERE rolname = current_user`;
+  if (!role?.allowed) {
+    throw new SourceSetupError(
+      `Role "${role?.name}" may not replicate: ALTER ROLE ${role?.name} WITH REPLICATION`,
+    );
+  }
+}
+
+async function checkTablesExist(sql: Sql, tables: readonly TableName[]): Promise<void> {
+  const found = await sql<TableName[]>`
+    SELECT n.nspname AS schema, c.relname AS table
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p')`;
+  const known = new Set(found.map((t) => `${t.schema}.${t.table}`));
+  const missing = tables.filter((t) => !known.has(`${t.schema}.${t.table}`));
+  if (missing.length > 0) {
+    const names = missing.map((t) => `${t.schema}.${t.table}`).join(", ");
+    throw new SourceSetupError(`Configured tables do not exist: ${names}`);
+  }
+}
+
+async function coverTables(
+  sql: Sql,
+  publication: string,
+  tables: readonly TableName[],
+  alter: boolean,
+): Promise<void> {
+  const covered = await sql<TableName[]>`
+    SELECT schemaname AS schema, tablename AS table
+    FROM pg_publication_tables WHERE pubname = ${publication}`;
+  const have = new Set(covered.map((t) => `${t.schema}.${t.table}`));
+  const missing = tables.filter((t) => !have.has(`${t.schema}.${t.table}`));
+  if (missing.length === 0) return;
+  if (!alter) {
+    const names = missing.map((t) => `${t.schema}.${t.table}`).join(", ");
+    throw new SourceSetupError(
+      `Publication "${publication}" does not cover ${names}: add them or set alter_publication = true`,
+    );
+  }
+  await sql.unsafe(
+    `ALTER PUBLICATION ${quoteIdentifier(publication)} ADD TABLE ${
+      missing.map(qualifiedName).join(", ")
+    }`,
+  );
+}
+
+/**
+ * Finds the slot, or creates it over the replication connection `replication`.
+ *
+ * @throws {SourceSetupError} when the slot is of another plugin, in another
+ * database, lost, or streaming to another process.
+ */
+export async function prepareSlot(
+  sql: Sql,
+  replication: Sql,
+  setup: SlotSetup,
+): Promise<SlotState> {
+  const [slot] = await sql<
+    {
+      plugin: string | null;
+      database: string | null;
+      active_pid: number | null;
+      confirmed_flush_lsn: string | null;
+      wal_status: string | null;
+      here: boolean;
+    }[]
+  >`
+    SELECT plugin, database, active_pid, confirmed_flush_lsn::text, wal_status,
+           database = current_database() AS here
+    FROM pg_replication_slots WHERE slot_name = ${setup.slot}`;
+  if (!slot) return await createSlot(replication, setup);
+  const name = `Replication slot "${setup.slot}"`;
+  if (slot.plugin !== PGOUTPUT) {
+    throw new SourceSetupError(`${name} uses plugin "${slot.plugin}", not ${PGOUTPUT}`);
+  }
+  if (!slot.here) throw new SourceSetupError(`${name} belongs to database "${slot.database}"`);
+  if (slot.wal_status === "lost") {
+    throw new SourceSetupError(
+      `${name} is lost (the WAL it needed was removed): drop it and start again with a snapshot`,
+    );
+  }
+  if (slot.active_pid !== null) {
+    throw new SourceSetupError(
+      `${name} is active in another process (PID ${slot.active_pid}): stop it or use another slot`,
+    );
+  }
+  return { created: false, confirmedFlushLsn: parseLsn(slot.confirmed_flush_lsn ?? "0/0") };
+}
+
+async function createSlot(replication: Sql, setup: SlotSetup): Promise<SlotState> {
+  if (!setup.createSlot) {
+    throw new SourceSetupError(
+      `Replication slot "${setup.slot}" does not exist: create it or set create_slot = true`,
+    );
+  }
+  const [created] = await replication.unsafe<{ consistent_point: string }[]>(
+    `CREATE_REPLICATION_SLOT ${quoteIdentifier(setup.slot)} LOGICAL ${PGOUTPUT} NOEXPORT_SNAPSHOT`,
+  ).simple();
+  return { created: true, confirmedFlushLsn: parseLsn(created.consistent_point) };
+}
