@@ -22,6 +22,10 @@ PG_DATABASE="app"
 PG_APP_USER="pg2kafka"
 PG_APP_PASSWORD="${PG2KAFKA_PG_PASSWORD:-pg2kafka-local}"
 PG_OS_USER_FALLBACK="pg2kafka"
+PG_TLS_DIR="$STACK_DIR/pg/tls"
+PG_CA_FILE="$PG_TLS_DIR/ca.crt"
+PG_TLS_DAYS=3650
+PG_TLS_MARKER="# pg2kafka local stack: TLS"
 
 KAFKA_VERSION_POM="$REPO_ROOT/scripts/kafka/pom.xml"
 KAFKA_PORT="${PG2KAFKA_KAFKA_PORT:-19092}"
@@ -99,8 +103,42 @@ CONF
   echo "host replication all 127.0.0.1/32 scram-sha-256" >>"$PG_DATA/pg_hba.conf"
 }
 
+# A self-signed CA and a server certificate for 127.0.0.1 and localhost, so
+# tests can connect with sslmode require and verify-full. Clusters made before
+# TLS was added get it here too: `up` on a running one reloads its config.
+pg_tls() {
+  if [[ ! -f "$PG_TLS_DIR/server.crt" ]]; then
+    require openssl openssl
+    say "generating a self-signed CA and server certificate in $PG_TLS_DIR"
+    mkdir -p "$PG_TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -days "$PG_TLS_DAYS" -subj "/CN=pg2kafka local stack CA" \
+      -keyout "$PG_TLS_DIR/ca.key" -out "$PG_CA_FILE" >/dev/null 2>&1 || die "openssl could not create the CA"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+      -keyout "$PG_TLS_DIR/server.key" -out "$PG_TLS_DIR/server.csr" >/dev/null 2>&1 ||
+      die "openssl could not create the server key"
+    printf 'subjectAltName = IP:127.0.0.1, DNS:localhost\n' >"$PG_TLS_DIR/server.ext"
+    openssl x509 -req -in "$PG_TLS_DIR/server.csr" -CA "$PG_CA_FILE" -CAkey "$PG_TLS_DIR/ca.key" \
+      -CAcreateserial -days "$PG_TLS_DAYS" -extfile "$PG_TLS_DIR/server.ext" \
+      -out "$PG_TLS_DIR/server.crt" >/dev/null 2>&1 || die "openssl could not sign the server certificate"
+    # PostgreSQL refuses a key others can read; the CA certificate stays readable for clients.
+    chown -R "$(pg_os_user)" "$PG_TLS_DIR"
+    chmod 600 "$PG_TLS_DIR/server.key" "$PG_TLS_DIR/ca.key"
+    chmod 644 "$PG_CA_FILE" "$PG_TLS_DIR/server.crt"
+  fi
+  grep -qxF "$PG_TLS_MARKER" "$PG_DATA/postgresql.conf" && return
+  # The `host` lines of pg_hba.conf match TLS and plain TCP alike: both keep working.
+  cat >>"$PG_DATA/postgresql.conf" <<CONF
+$PG_TLS_MARKER
+ssl = on
+ssl_cert_file = '$PG_TLS_DIR/server.crt'
+ssl_key_file = '$PG_TLS_DIR/server.key'
+CONF
+  if pg_running; then say "enabling TLS on the running PostgreSQL"; pg_ctl_ reload >/dev/null; fi
+}
+
 pg_start() {
   pg_init
+  pg_tls
   if pg_running; then return; fi
   say "starting PostgreSQL on 127.0.0.1:$PG_PORT (log: $PG_LOG)"
   pg_ctl_ -l "$PG_LOG" -w -t 60 start >/dev/null || die "PostgreSQL did not start, see $PG_LOG"
@@ -113,6 +151,7 @@ SELECT format('CREATE ROLE %I LOGIN REPLICATION CREATEDB PASSWORD %L', '$PG_APP_
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_APP_USER') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DATABASE', '$PG_APP_USER')
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DATABASE') \gexec
+GRANT pg_read_all_stats TO $PG_APP_USER;
 SQL
 }
 
@@ -225,6 +264,7 @@ export PG2KAFKA_PG_DATABASE=$PG_DATABASE
 export PG2KAFKA_PG_USER=$PG_APP_USER
 export PG2KAFKA_PG_PASSWORD=$PG_APP_PASSWORD
 export PG2KAFKA_PG_SOCKET_DIR=$PG_SOCKET_DIR
+export PG2KAFKA_PG_CA_FILE=$PG_CA_FILE
 export PG2KAFKA_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 ENV
 }
@@ -245,7 +285,7 @@ case "${1:-}" in
   env) print_env ;;
   pg-start) pg_start ;;
   pg-stop) pg_stop ;;
-  pg-restart) pg_init; pg_ctl_ -l "$PG_LOG" -m fast -w restart >/dev/null ;;
+  pg-restart) pg_init; pg_tls; pg_ctl_ -l "$PG_LOG" -m fast -w restart >/dev/null ;;
   kafka-start) mkdir -p "$CACHE_DIR/kafka"; kafka_start ;;
   kafka-stop) kafka_stop ;;
   psql) shift; psql_admin -d "$PG_DATABASE" "$@" ;;

@@ -17,6 +17,9 @@ const POISON_TYPES = new Set([
   "CORRUPT_MESSAGE",
 ]);
 
+/** Poison codes that mean the message's size, not its content. */
+const TOO_LARGE_TYPES = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"]);
+
 const MAX_CAUSE_DEPTH = 8;
 
 /** Every error nested in `error` (kafkajs wraps causes in several ways). */
@@ -45,4 +48,28 @@ export function classifyError(error: unknown): KafkaErrorKind {
     if (typeof record.type === "string" && POISON_TYPES.has(record.type)) return "poison";
   }
   return "transient";
+}
+
+/** Whether a kafkajs error says the message was too large for the broker. */
+export function isTooLarge(error: unknown): boolean {
+  for (const record of nested(error)) {
+    if (typeof record.type === "string" && TOO_LARGE_TYPES.has(record.type)) return true;
+  }
+  return false;
+}
+
+/**
+ * The error's message, prefixed with the broker's error code when there is one.
+ *
+ * @example
+ * ```ts
+ * describeError(Object.assign(new Error("Too big"), { type: "MESSAGE_TOO_LARGE" }));
+ * // "MESSAGE_TOO_LARGE: Too big"
+ * ```
+ */
+export function describeError(error: Error): string {
+  for (const record of nested(error)) {
+    if (typeof record.type === "string") return `${record.type}: ${record.message}`;
+  }
+  return error.message;
 }

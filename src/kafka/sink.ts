@@ -27,7 +27,7 @@ import { CIRCUIT_STATE_VALUE } from "../ops/metrics.ts";
 import { logger } from "../ops/log.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { CircuitBreaker, type CircuitState } from "./circuit_breaker.ts";
-import { classifyError, type KafkaErrorKind } from "./errors.ts";
+import { classifyError, describeError, isTooLarge, type KafkaErrorKind } from "./errors.ts";
 
 /** Tuning of a {@linkcode KafkaSink}. */
 export interface SinkOptions {
@@ -71,10 +71,18 @@ const GZIP = 1; // kafkajs CompressionTypes.GZIP
 const MS_PER_SECOND = 1000;
 const MICROS_PER_SECOND = 1_000_000;
 
+/** Why a message goes to the dead-letter topic, and whether its value still travels with it. */
+interface DeadLetter {
+  reason: string;
+  error: string;
+  /** Send key and headers only: the value is what Kafka refused. */
+  omitValue: boolean;
+}
+
 /** A message waiting for Kafka, with the reason when it goes to the dead-letter topic. */
 interface Pending {
   message: OutgoingMessage;
-  deadLetter: { reason: string; error: string } | null;
+  deadLetter: DeadLetter | null;
 }
 
 /**
@@ -169,6 +177,7 @@ export class KafkaSink {
           reason: "too_large",
           error: `Message of ${message.size} bytes exceeds max_message_bytes ` +
             `(${this.#options.maxMessageBytes})`,
+          omitValue: true,
         }
         : null,
     });
@@ -176,7 +185,7 @@ export class KafkaSink {
 
   /** Queues a message straight for the dead-letter topic (unencodable, filter failed). */
   deadLetter(message: OutgoingMessage, reason: string, error: string): void {
-    this.#enqueue({ message, deadLetter: { reason, error } });
+    this.#enqueue({ message, deadLetter: { reason, error, omitValue: false } });
   }
 
   /** Resolves when everything queued so far is acked (or the sink failed). */
@@ -317,16 +326,30 @@ export class KafkaSink {
     }
   }
 
-  /** Sends a poison message to the dead-letter topic, retrying transient errors. */
+  /**
+   * Sends a poison message to the dead-letter topic, retrying transient
+   * errors. A dead letter the topic refuses is sent again without its value;
+   * refused even so, the pipeline must stop.
+   */
   async #divert(pending: Pending, error: Error): Promise<void> {
-    if (pending.deadLetter !== null) {
+    const deadLetter = pending.deadLetter;
+    if (deadLetter !== null && !deadLetter.omitValue) {
+      deadLetter.omitValue = true;
+      return await this.#deliver([pending]);
+    }
+    if (deadLetter !== null) {
       throw new DeadLetterError(
         `The dead-letter topic "${this.#options.deadLetterTopic}" refused the message at LSN ` +
           `${formatLsn(pending.message.origin.lsn)}: ${error.message}`,
         { cause: error },
       );
     }
-    pending.deadLetter = { reason: "rejected", error: error.message };
+    const tooLarge = isTooLarge(error);
+    pending.deadLetter = {
+      reason: tooLarge ? "too_large" : "rejected",
+      error: describeError(error),
+      omitValue: tooLarge,
+    };
     await this.#deliver([pending]);
   }
 
@@ -350,9 +373,10 @@ export class KafkaSink {
     };
     // A value too large for its topic is too large here too: park the
     // position and the key; the row can be read back from PostgreSQL.
-    const fits = messageSize(message.key, message.value, headers) <= this.#options.maxMessageBytes;
-    if (!fits) headers[DEAD_LETTER_HEADER.valueOmitted] = "too_large";
-    return { key: message.key, value: fits ? message.value : null, headers };
+    const omit = deadLetter!.omitValue ||
+      messageSize(message.key, message.value, headers) > this.#options.maxMessageBytes;
+    if (omit) headers[DEAD_LETTER_HEADER.valueOmitted] = "too_large";
+    return { key: message.key, value: omit ? null : message.value, headers };
   }
 
   #settle(batch: Pending[]): void {
