@@ -61,6 +61,45 @@ export function redact(line: string, secrets: readonly string[]): string {
   return result;
 }
 
+/** Nesting depth up to which property values are searched for secrets. */
+const MAX_REDACT_DEPTH = 8;
+/**
+ * Secrets shorter than this, or made of digits only, are redacted inside
+ * string values only, never in the formatted line: there they would also hit
+ * JSON keys and numbers (an interpolated port "5432" would turn
+ * `"port":5432` into invalid JSON).
+ */
+const MIN_LINE_SECRET_LENGTH = 6;
+const DIGITS_ONLY = /^\d+$/;
+
+/** `value` with every secret replaced in its strings, arrays and plain objects. */
+function redactValue(value: unknown, secrets: readonly string[], depth = 0): unknown {
+  if (typeof value === "string") return redact(value, secrets);
+  if (depth >= MAX_REDACT_DEPTH || typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, secrets, depth + 1));
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return value;
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    copy[key] = redactValue(item, secrets, depth + 1);
+  }
+  return copy;
+}
+
+/**
+ * The forms a secret takes in a formatted line: as is, and JSON-escaped when
+ * it holds quotes, backslashes or control characters.
+ */
+function lineForms(secrets: readonly string[]): string[] {
+  const forms = new Set<string>();
+  for (const secret of secrets) {
+    if (secret.length < MIN_LINE_SECRET_LENGTH || DIGITS_ONLY.test(secret)) continue;
+    forms.add(secret);
+    forms.add(JSON.stringify(secret).slice(1, -1));
+  }
+  return [...forms].sort((a, b) => b.length - a.length);
+}
+
 function redactingSink(
   format: (record: LogRecord) => string,
   secrets: readonly string[],
@@ -68,7 +107,18 @@ function redactingSink(
 ): Sink {
   // Longest first, so a secret containing another is redacted whole.
   const ordered = [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
-  return (record) => write(redact(format(record), ordered));
+  const inLine = lineForms(ordered);
+  if (ordered.length === 0) return (record) => write(format(record));
+  return (record) => {
+    // First the values, which keeps the line valid JSON; then the line, for
+    // secrets inside values the first pass does not open (errors, class instances).
+    const clean: LogRecord = {
+      ...record,
+      message: record.message.map((part) => redactValue(part, ordered)),
+      properties: redactValue(record.properties, ordered) as Record<string, unknown>,
+    };
+    write(redact(format(clean), inLine));
+  };
 }
 
 /**

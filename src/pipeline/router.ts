@@ -118,6 +118,24 @@ export class Router {
     }
   }
 
+  /**
+   * Sends a change whose values could not be converted to the dead-letter
+   * topic, once per target that takes its table and operation, so it is
+   * neither dropped nor retried forever (DESIGN invariant 2). `event` holds
+   * each value as the text PostgreSQL sent; filters are not applied (they
+   * need converted values) and the message has no key.
+   */
+  deadLetterUndecodable(event: ChangeEvent, error: string, tx: TransactionHandle): void {
+    for (const target of this.#targetsFor(event.schema, event.table)) {
+      if (!target.ops.has(event.op)) continue;
+      const origin = this.#origin(event, tx, target.name);
+      const topic = target.topicFor(this.#context.source, event.schema, event.table, event.op);
+      const value = encodeValue(event, this.#context.source);
+      const headers = this.#headers(event, origin);
+      this.#hand({ topic, key: null, value, headers, origin }, { reason: "undecodable", error });
+    }
+  }
+
   /** True to send, false when filtered out, or the error message when the filter failed. */
   #filter(target: RouteTarget, event: ChangeEvent): boolean | string {
     if (target.filter === null) return true;

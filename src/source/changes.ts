@@ -19,6 +19,18 @@
  *   table while a publication publishes them, so only inserts and truncates
  *   arrive.
  *
+ * ## Key columns
+ *
+ * `keyColumns` (the Kafka message key) are the columns pgoutput flags as the
+ * replica identity, except where those give no stable key: for `FULL` (every
+ * column flagged, so the key would change with every update and one row's
+ * changes would scatter across partitions) and for tables with no flagged
+ * column (`NOTHING`, `DEFAULT` without a primary key). Those are keyed by their
+ * primary key, which the caller supplies per relation (see `keys.ts`), in
+ * column order. A `FULL` table without a primary key keeps every column as
+ * its key; a table with no key at all has none (a null Kafka key). A target's
+ * `key_columns` overrides all of this.
+ *
  * ## Unchanged TOAST
  *
  * An update that does not touch a large, out-of-line (TOASTed) value does not
@@ -114,12 +126,18 @@ interface AnnouncedType {
  */
 export class RelationCache {
   readonly #options: ValueOptions;
+  readonly #primaryKeyOf: PrimaryKeyLookup;
   readonly #relations = new Map<number, CachedRelation>();
   readonly #types = new Map<number, AnnouncedType>();
 
-  /** @param options Conversion choices for every column. */
-  constructor(options: ValueOptions = {}) {
+  /**
+   * @param options Conversion choices for every column.
+   * @param primaryKeyOf The primary key of a relation, for relations without a
+   *   stable replica identity key (see the module docs).
+   */
+  constructor(options: ValueOptions = {}, primaryKeyOf: PrimaryKeyLookup = noPrimaryKey) {
     this.#options = options;
+    this.#primaryKeyOf = primaryKeyOf;
   }
 
   /** Number of cached relations. */
@@ -161,11 +179,22 @@ export class RelationCache {
       table: message.name,
       replicaIdentity: message.replicaIdentity,
       columns,
-      keyColumns: Object.freeze(keyColumns),
+      keyColumns: Object.freeze(this.#stableKey(message, keyColumns)),
       converters,
     };
     this.#relations.set(message.relationId, relation);
     return relation;
+  }
+
+  /** The primary key for FULL or keyless relations, when it fits their columns. */
+  #stableKey(message: RelationMessage, flagged: string[]): string[] {
+    const identityIsStable = message.replicaIdentity !== "full" && flagged.length > 0;
+    if (identityIsStable) return flagged;
+    const primaryKey = this.#primaryKeyOf(message.relationId);
+    if (primaryKey === undefined || primaryKey.length === 0) return flagged;
+    const names = message.columns.map((column) => column.name);
+    if (!primaryKey.every((name) => names.includes(name))) return flagged;
+    return names.filter((name) => primaryKey.includes(name));
   }
 
   /** The cached relation, or `undefined`. */
@@ -200,6 +229,13 @@ export class RelationCache {
   }
 }
 
+/** Primary-key column names of a relation, or `undefined` when unknown. */
+export type PrimaryKeyLookup = (relationId: number) => readonly string[] | undefined;
+
+function noPrimaryKey(): undefined {
+  return undefined;
+}
+
 /** The transaction whose changes are being received. */
 export interface TransactionInfo {
   /** Transaction id. */
@@ -232,9 +268,13 @@ export class ChangeDecoder {
   readonly relations: RelationCache;
   #transaction: TransactionInfo | null = null;
 
-  /** @param options Conversion choices for every column. */
-  constructor(options: ValueOptions = {}) {
-    this.relations = new RelationCache(options);
+  /**
+   * @param options Conversion choices for every column.
+   * @param primaryKeyOf Primary keys for relations without a stable replica
+   *   identity key (see the module docs).
+   */
+  constructor(options: ValueOptions = {}, primaryKeyOf?: PrimaryKeyLookup) {
+    this.relations = new RelationCache(options, primaryKeyOf);
   }
 
   /** The open transaction (between Begin and Commit), or `null`. */
@@ -281,6 +321,20 @@ export class ChangeDecoder {
     }
   }
 
+  /**
+   * The change a row message describes with every value as the text
+   * PostgreSQL sent, unconverted: what is left to report when a value does not
+   * convert ({@linkcode ValueConversionError}). Call it instead of
+   * {@linkcode apply} for that message; the transaction stays open.
+   *
+   * @throws {ProtocolError} as {@linkcode apply} does.
+   */
+  rawChange(message: InsertMessage | UpdateMessage | DeleteMessage, lsn: Lsn): ChangeEvent {
+    const relation = this.relations.require(message.relationId, MESSAGE_KINDS[message.tag]);
+    const raw: CachedRelation = { ...relation, converters: relation.columns.map(() => keepRaw) };
+    return this.#rowChange(message, lsn, raw);
+  }
+
   #begin(xid: number, finalLsn: Lsn, commitTime: bigint): void {
     if (this.#transaction !== null) {
       throw new ProtocolError(
@@ -317,10 +371,14 @@ export class ChangeDecoder {
     throw new ProtocolError(messageKind, undefined, "arrived outside a transaction (no Begin)");
   }
 
-  #rowChange(message: InsertMessage | UpdateMessage | DeleteMessage, lsn: Lsn): ChangeEvent {
+  #rowChange(
+    message: InsertMessage | UpdateMessage | DeleteMessage,
+    lsn: Lsn,
+    converting?: CachedRelation,
+  ): ChangeEvent {
     const kind = MESSAGE_KINDS[message.tag];
     const transaction = this.#openTransaction(kind);
-    const relation = this.relations.require(message.relationId, kind);
+    const relation = converting ?? this.relations.require(message.relationId, kind);
     let before: Row | null = null;
     let after: Row | null = null;
     let unchanged = NO_COLUMNS;
@@ -373,6 +431,10 @@ export class ChangeDecoder {
 }
 
 const MESSAGE_KINDS = { insert: "Insert", update: "Update", delete: "Delete" } as const;
+
+function keepRaw(text: string): string {
+  return text;
+}
 
 function checkWidth(relation: CachedRelation, tuple: TupleData, kind: string): void {
   if (tuple.length === relation.columns.length) return;

@@ -3,6 +3,18 @@
  * for checks and set-up, and the replication connection, with TLS per
  * `sslmode` and session settings that fix how values are printed.
  *
+ * TLS goes through postgres.js's own upgrade of the socket (`node:tls` over
+ * the plain connection after PostgreSQL's SSLRequest). Reports of npm:postgres
+ * TLS timing out under Deno (denoland/deno#28526, porsager/postgres#1044)
+ * came from Deno 2.2's `node:tls` failing to upgrade a socket already read
+ * from (denoland/deno#28551, fixed by #30417); the pinned Deno passes
+ * `tests/integration/tls_test.ts` (disable, require, verify-full, wrong CA)
+ * without a workaround.
+ *
+ * For verify-full the certificate is checked against `host`: postgres.js
+ * sends SNI only for names, and Node's check would otherwise compare an IP
+ * address host with "localhost".
+ *
  * @module
  */
 import postgres, { type Options, type Sql } from "postgres";
@@ -22,6 +34,18 @@ export interface ConnectionSettings {
 }
 
 const MS_PER_SECOND = 1000;
+
+/** The server could not be reached or trusted; the message says which and where. */
+export class ConnectionError extends Error {
+  /** Creates the error; `cause` is the driver's error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConnectionError";
+  }
+}
+
+/** OpenSSL and Node codes of a failed certificate check. */
+const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS_/;
 
 /**
  * Session settings of every connection: values are decoded from text, so the
@@ -46,10 +70,35 @@ function tlsOptions(settings: ConnectionSettings): Options<Record<string, never>
     case "verify-full":
       return {
         rejectUnauthorized: true,
-        servername: settings.host,
+        host: settings.host,
         ca: settings.sslCaFile ? Deno.readTextFileSync(settings.sslCaFile) : undefined,
       };
   }
+}
+
+/**
+ * Rewords a certificate failure so it names the server, the sslmode and the
+ * CA file; any other error is returned as is.
+ *
+ * @example
+ * ```ts
+ * describeConnectionError(Object.assign(new Error("self-signed certificate"), {
+ *   code: "DEPTH_ZERO_SELF_SIGNED_CERT",
+ * }), settings).message;
+ * // "TLS certificate of PostgreSQL at db:5432 not trusted (sslmode verify-full, CA file /ca.pem): self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT)"
+ * ```
+ */
+export function describeConnectionError(error: unknown, settings: ConnectionSettings): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (!(error instanceof Error) || typeof code !== "string" || !CERTIFICATE_ERROR.test(code)) {
+    return error;
+  }
+  const ca = settings.sslCaFile === undefined ? "system CAs" : `CA file ${settings.sslCaFile}`;
+  return new ConnectionError(
+    `TLS certificate of PostgreSQL at ${settings.host}:${settings.port} not trusted ` +
+      `(sslmode ${settings.sslmode}, ${ca}): ${error.message} (${code})`,
+    { cause: error },
+  );
 }
 
 /** Opens a pool of one ordinary connection (checks, set-up, slot queries). */

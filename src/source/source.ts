@@ -6,12 +6,26 @@
  * A session is one replication connection. Each session starts from the
  * slot's confirmed flush LSN with a fresh checkpoint and relation cache, so
  * whatever was in flight when a connection dropped is sent again: duplicates
- * are possible, loss is not.
+ * are possible, loss is not. Every session end is logged with its cause and
+ * the attempt number before the next try, after an exponential backoff with
+ * jitter; a failed start-up check (slot busy, publication missing, …) is
+ * retried the same way, so a connector waiting for its slot takes over once
+ * the other process lets go.
+ *
+ * Tables whose replica identity gives no stable key (FULL, or no key column)
+ * are keyed by their primary key: the session loads the primary keys of the
+ * published tables before streaming, and when a Relation message announces
+ * such a table it does not know (created or altered since), it stops
+ * reading, looks the key up, then goes on with the frames it held, in order.
+ *
+ * A value that does not convert (`ValueConversionError`) does not end the
+ * session: its change goes to the dead-letter topic of every target that takes
+ * it, with each value as the text PostgreSQL sent. A protocol error ends the
+ * session (the reconnect loop logs it and starts again from the slot).
  *
  * @module
  */
 import { formatLsn, type Lsn } from "../lsn.ts";
-import type { Sql } from "postgres";
 import type { Metrics } from "../ops/metrics.ts";
 import { logger } from "../ops/log.ts";
 import { Backoff, type BackoffOptions } from "../kafka/backoff.ts";
@@ -19,15 +33,21 @@ import type { KafkaSink } from "../kafka/sink.ts";
 import { Checkpoint, type TransactionHandle } from "../pipeline/checkpoint.ts";
 import type { InflightAccount } from "../pipeline/inflight.ts";
 import { Router, type RouteTarget } from "../pipeline/router.ts";
+import { type BackendFactory, postgresBackend, type SessionBackend } from "./backend.ts";
 import { ChangeDecoder } from "./changes.ts";
+import type { ConnectionSettings } from "./connect.ts";
+import { ValueConversionError } from "./errors.ts";
+import { needsPrimaryKey, type PrimaryKeys, primaryKeyUnknown } from "./keys.ts";
 import {
-  type ConnectionSettings,
-  openQueryConnection,
-  openReplicationConnection,
-} from "./connect.ts";
-import { decodePgOutput } from "./pgoutput.ts";
-import { preparePublication, prepareSlot, type SlotSetup } from "./slot.ts";
-import { type ReplicationStream, startReplication } from "./stream.ts";
+  decodePgOutput,
+  type DeleteMessage,
+  type InsertMessage,
+  type PgOutputMessage,
+  type RelationMessage,
+  type UpdateMessage,
+} from "./pgoutput.ts";
+import type { SlotSetup } from "./slot.ts";
+import type { ReplicationStream } from "./stream.ts";
 import type { ValueOptions } from "./values.ts";
 
 /** Everything a source needs from its config. */
@@ -58,6 +78,7 @@ const log = logger("source");
 export class Source {
   readonly #settings: SourceSettings;
   readonly #deps: SourceDependencies;
+  readonly #openBackend: BackendFactory;
   readonly #backoff: Backoff;
   #status: SourceStatus = "starting";
   #lastError: string | null = null;
@@ -65,10 +86,19 @@ export class Source {
   #stopping = false;
   #wakeUp: (() => void) | null = null;
 
-  /** Creates the source; {@linkcode run} starts it. */
-  constructor(settings: SourceSettings, deps: SourceDependencies) {
+  /**
+   * Creates the source; {@linkcode run} starts it.
+   *
+   * @param openBackend Opens the database side of each session (tests pass a fake).
+   */
+  constructor(
+    settings: SourceSettings,
+    deps: SourceDependencies,
+    openBackend: BackendFactory = postgresBackend,
+  ) {
     this.#settings = settings;
     this.#deps = deps;
+    this.#openBackend = openBackend;
     this.#backoff = new Backoff(settings.reconnect);
     deps.sink.onCircuitChange((state) => this.#session?.setCircuitOpen(state === "open"));
   }
@@ -134,12 +164,10 @@ export class Source {
   }
 
   async #runSession(): Promise<void> {
-    const { connection, setup } = this.#settings;
-    const sql = openQueryConnection(connection);
-    const replication = openReplicationConnection(connection);
+    const { setup } = this.#settings;
+    const backend = this.#openBackend(this.#settings);
     try {
-      await preparePublication(sql, setup);
-      const slot = await prepareSlot(sql, replication, setup);
+      const slot = await backend.prepare();
       if (slot.created) {
         log.info("Created replication slot {slot} at {lsn}", {
           source: this.name,
@@ -147,7 +175,8 @@ export class Source {
           lsn: formatLsn(slot.confirmedFlushLsn),
         });
       }
-      const session = new Session(this.#settings, this.#deps, replication);
+      if (this.#stopping) return;
+      const session = new Session(this.#settings, this.#deps, backend);
       this.#session = session;
       await session.start(slot.confirmedFlushLsn);
       this.#status = "streaming";
@@ -161,8 +190,7 @@ export class Source {
       if (error) throw error;
     } finally {
       this.#session = null;
-      await replication.end({ timeout: 1 }).catch(() => {});
-      await sql.end({ timeout: 1 }).catch(() => {});
+      await backend.close();
     }
   }
 }
@@ -170,12 +198,26 @@ export class Source {
 /** Delay that coalesces flush LSN advances into one status update. */
 const STATUS_COALESCE_MS = 200;
 
+/** An XLogData frame held back while a primary key is looked up. */
+interface HeldFrame {
+  readonly walStart: Lsn;
+  /** A copy: the stream's buffer is only valid during its callback. */
+  readonly payload: Uint8Array;
+}
+
+type RowMessage = InsertMessage | UpdateMessage | DeleteMessage;
+
+function isRowMessage(message: PgOutputMessage): message is RowMessage {
+  return message.tag === "insert" || message.tag === "update" || message.tag === "delete";
+}
+
 /** One replication connection's worth of streaming. */
 class Session {
   readonly #settings: SourceSettings;
   readonly #deps: SourceDependencies;
-  readonly #replication: Sql;
+  readonly #backend: SessionBackend;
   readonly #decoder: ChangeDecoder;
+  #primaryKeys: PrimaryKeys = new Map();
   #router!: Router;
   checkpoint!: Checkpoint;
   #stream: ReplicationStream | null = null;
@@ -184,12 +226,19 @@ class Session {
   #coalesceTimer: ReturnType<typeof setTimeout> | undefined;
   #waitingForRoom = false;
   #circuitOpen = false;
+  /** Frames received (or re-queued) while a primary-key lookup runs, in WAL order. */
+  readonly #held: HeldFrame[] = [];
+  #lookingUp = false;
+  /** The relation whose primary key was just looked up: its Relation goes through as is. */
+  #lookedUp: number | null = null;
+  /** Set once the stream ended: late acks schedule no status update. */
+  #ended = false;
 
-  constructor(settings: SourceSettings, deps: SourceDependencies, replication: Sql) {
+  constructor(settings: SourceSettings, deps: SourceDependencies, backend: SessionBackend) {
     this.#settings = settings;
     this.#deps = deps;
-    this.#replication = replication;
-    this.#decoder = new ChangeDecoder(settings.values);
+    this.#backend = backend;
+    this.#decoder = new ChangeDecoder(settings.values, (id) => this.#primaryKeys.get(id));
   }
 
   /** Resolves when the stream ends, with the error that ended it. */
@@ -210,20 +259,16 @@ class Session {
       sink: this.#deps.sink,
       metrics: this.#deps.metrics,
     }, this.#deps.targets);
-    this.#stream = await startReplication({
-      sql: this.#replication,
-      slot: this.#settings.setup.slot,
-      publication: this.#settings.setup.publication,
-      startLsn: confirmedLsn,
-      messages: this.#settings.messages,
-      handler: {
-        onXLogData: (walStart, _walEnd, payload) => this.#onData(walStart, payload),
-        onKeepalive: (walEnd, replyRequested) => this.#onKeepalive(walEnd, replyRequested),
-      },
+    this.#primaryKeys = await this.#backend.publishedPrimaryKeys();
+    this.#stream = await this.#backend.startReplication(confirmedLsn, {
+      onXLogData: (walStart, _walEnd, payload) => this.#onXLogData(walStart, payload),
+      onKeepalive: (walEnd, replyRequested) => this.#onKeepalive(walEnd, replyRequested),
     });
     this.#circuitOpen = this.#deps.sink.circuitState === "open";
     this.#statusTimer = setInterval(() => this.#sendStatus(), this.#settings.statusIntervalMs);
+    this.#stream.closed.then(() => this.#stopTimers());
     this.#deps.metrics.flushLsn.labels(name).set(Number(confirmedLsn));
+    this.#applyBackpressure();
   }
 
   /** Pauses reading while Kafka's circuit is open (DESIGN invariant 6). */
@@ -247,8 +292,7 @@ class Session {
       });
     }
     this.#sendStatus();
-    clearInterval(this.#statusTimer);
-    clearTimeout(this.#coalesceTimer);
+    this.#stopTimers();
     await stream.end();
     log.info("Source {source} stopped at flush LSN {lsn}", {
       source: this.#settings.name,
@@ -256,9 +300,35 @@ class Session {
     });
   }
 
-  #onData(walStart: Lsn, payload: Uint8Array): void {
+  #stopTimers(): void {
+    this.#ended = true;
+    clearInterval(this.#statusTimer);
+    clearTimeout(this.#coalesceTimer);
+    this.#coalesceTimer = undefined;
+  }
+
+  #onXLogData(walStart: Lsn, payload: Uint8Array): void {
+    if (this.#lookingUp) {
+      this.#held.push({ walStart, payload: payload.slice() });
+      return;
+    }
+    this.#process(walStart, payload);
+  }
+
+  #process(walStart: Lsn, payload: Uint8Array): void {
     const message = decodePgOutput(payload);
-    const events = this.#decoder.apply(message, walStart);
+    if (message.tag === "relation" && this.#needsLookUp(message)) {
+      this.#lookUpPrimaryKey(message.relationId, { walStart, payload: payload.slice() });
+      return;
+    }
+    let events;
+    try {
+      events = this.#decoder.apply(message, walStart);
+    } catch (error) {
+      if (!(error instanceof ValueConversionError) || !isRowMessage(message)) throw error;
+      this.#deadLetterUndecodable(message, walStart, error);
+      return;
+    }
     switch (message.tag) {
       case "begin":
         this.#tx = this.checkpoint.begin(message.xid);
@@ -281,22 +351,76 @@ class Session {
     this.#applyBackpressure();
   }
 
+  /** Whether a Relation needs its primary key looked up before it is applied. */
+  #needsLookUp(message: RelationMessage): boolean {
+    // The Relation replayed right after its lookup goes through whatever was found.
+    const justLookedUp = this.#lookedUp === message.relationId;
+    this.#lookedUp = null;
+    return !justLookedUp && needsPrimaryKey(message) &&
+      primaryKeyUnknown(this.#primaryKeys, message);
+  }
+
+  /**
+   * Holds `frame` (a Relation message) and everything after it until the
+   * relation's primary key is known, then replays them in order. Reading
+   * stops meanwhile, so few frames pile up.
+   */
+  #lookUpPrimaryKey(relationId: number, frame: HeldFrame): void {
+    this.#held.unshift(frame);
+    this.#lookingUp = true;
+    this.#stream?.pause();
+    this.#backend.primaryKeys([relationId]).then((keys) => {
+      for (const [id, columns] of keys) this.#primaryKeys.set(id, columns);
+      this.#lookingUp = false;
+      this.#lookedUp = relationId;
+      this.#replayHeld();
+    }).catch((error) => this.#fail(error));
+  }
+
+  #replayHeld(): void {
+    try {
+      while (!this.#lookingUp && this.#held.length > 0) {
+        const frame = this.#held.shift()!;
+        this.#process(frame.walStart, frame.payload);
+      }
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    this.#applyBackpressure();
+  }
+
+  #fail(error: unknown): void {
+    this.#stream?.fail(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /** A change with a value that does not convert goes to the dead-letter topic as raw text. */
+  #deadLetterUndecodable(message: RowMessage, walStart: Lsn, error: ValueConversionError): void {
+    const event = this.#decoder.rawChange(message, walStart);
+    this.#router.deadLetterUndecodable(event, error.message, this.#currentTx(message.tag));
+    this.#applyBackpressure();
+  }
+
   #currentTx(what: string): TransactionHandle {
     if (this.#tx === null) throw new Error(`Protocol error: ${what} outside a transaction`);
     return this.#tx;
   }
 
   #onKeepalive(walEnd: Lsn, replyRequested: boolean): void {
-    this.checkpoint.idle(walEnd);
+    // Held frames are received but not yet in the checkpoint: nothing is idle then.
+    if (!this.#lookingUp) this.checkpoint.idle(walEnd);
     if (replyRequested) this.#sendStatus();
   }
 
-  /** Pauses reading while the in-flight budget is full or Kafka's circuit is open. */
+  /**
+   * Pauses reading while the in-flight budget is full, Kafka's circuit is
+   * open or a primary key is being looked up; resumes otherwise.
+   */
   #applyBackpressure(): void {
     const stream = this.#stream;
     if (stream === null) return;
     const account = this.#deps.account;
-    if (this.#circuitOpen || account.full) {
+    if (this.#circuitOpen || account.full || this.#lookingUp) {
       if (!stream.paused) stream.pause();
       if (!this.#waitingForRoom && account.full) {
         this.#waitingForRoom = true;
@@ -312,6 +436,7 @@ class Session {
 
   #reportFlush(lsn: Lsn): void {
     this.#deps.metrics.flushLsn.labels(this.#settings.name).set(Number(lsn));
+    if (this.#ended) return;
     this.#coalesceTimer ??= setTimeout(() => {
       this.#coalesceTimer = undefined;
       this.#sendStatus();

@@ -50,10 +50,17 @@ export interface StartReplicationOptions {
 
 /** Raised for a CopyData frame that is not a valid replication message. */
 export class ReplicationFrameError extends Error {
+  /** The frame kind, e.g. `"XLogData"`. */
+  readonly frameKind: string;
+  /** Byte offset in the frame where the problem lies. */
+  readonly offset: number;
+
   /** Creates the error for a frame of the given kind and length. */
-  constructor(kind: string, length: number) {
-    super(`Malformed ${kind} frame of ${length} bytes on the replication stream`);
+  constructor(kind: string, length: number, detail: string, offset: number) {
+    super(`Malformed ${kind} frame of ${length} bytes on the replication stream: ${detail}`);
     this.name = "ReplicationFrameError";
+    this.frameKind = kind;
+    this.offset = offset;
   }
 }
 
@@ -115,7 +122,7 @@ export class ReplicationStream {
       try {
         this.#dispatch(frame, handler);
       } catch (error) {
-        this.#duplex.destroy(error instanceof Error ? error : new Error(String(error)));
+        this.fail(error instanceof Error ? error : new Error(String(error)));
       }
     });
   }
@@ -128,6 +135,12 @@ export class ReplicationStream {
   /** Resolves when the stream ends: with the error that ended it, or null. */
   get closed(): Promise<Error | null> {
     return this.#closed;
+  }
+
+  /** Ends the stream with `error` (what {@linkcode closed} resolves with). */
+  fail(error: Error): void {
+    this.#dropping = true;
+    this.#duplex.destroy(error);
   }
 
   /** Stops reading from the socket (TCP backpressure); status updates still go out. */
@@ -184,23 +197,33 @@ export class ReplicationStream {
     const kind = frame[0];
     if (kind === XLOG_DATA) {
       if (frame.byteLength < XLOG_DATA_HEADER_BYTES) {
-        throw new ReplicationFrameError("XLogData", frame.byteLength);
+        throw truncated("XLogData", frame, XLOG_DATA_HEADER_BYTES);
       }
       const walStart = view.getBigUint64(1);
       const walEnd = view.getBigUint64(9);
       if (walEnd > this.#lastReceived) this.#lastReceived = walEnd;
       handler.onXLogData(walStart, walEnd, frame.subarray(XLOG_DATA_HEADER_BYTES));
     } else if (kind === KEEPALIVE) {
-      if (frame.byteLength < KEEPALIVE_BYTES) {
-        throw new ReplicationFrameError("keepalive", frame.byteLength);
-      }
+      if (frame.byteLength < KEEPALIVE_BYTES) throw truncated("keepalive", frame, KEEPALIVE_BYTES);
       const walEnd = view.getBigUint64(1);
       if (walEnd > this.#lastReceived) this.#lastReceived = walEnd;
       handler.onKeepalive(walEnd, frame[KEEPALIVE_REPLY_OFFSET] === 1);
     } else {
-      throw new ReplicationFrameError(`unknown (0x${kind?.toString(16)})`, frame.length);
+      const detail = kind === undefined
+        ? "empty frame at offset 0"
+        : `unknown message type 0x${kind.toString(16).padStart(2, "0")} at offset 0`;
+      throw new ReplicationFrameError("CopyData", frame.byteLength, detail, 0);
     }
   }
+}
+
+function truncated(kind: string, frame: Uint8Array, needed: number): ReplicationFrameError {
+  return new ReplicationFrameError(
+    kind,
+    frame.byteLength,
+    `needed ${needed} bytes at offset 0, ${frame.byteLength} remain`,
+    0,
+  );
 }
 
 /** Now as microseconds since 2000-01-01, the clock field of status updates. */

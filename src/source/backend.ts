@@ -1,0 +1,84 @@
+/**
+ * The database side of one replication session: start-up checks and set-up,
+ * primary-key lookups and the replication stream, over two postgres.js
+ * connections (an ordinary one and a replication one). A {@linkcode Source}
+ * opens one backend per session; tests substitute their own.
+ *
+ * @module
+ */
+import type { Lsn } from "../lsn.ts";
+import {
+  type ConnectionSettings,
+  describeConnectionError,
+  openQueryConnection,
+  openReplicationConnection,
+} from "./connect.ts";
+import { loadPrimaryKeys, loadPublishedPrimaryKeys, type PrimaryKeys } from "./keys.ts";
+import { preparePublication, prepareSlot, type SlotSetup, type SlotState } from "./slot.ts";
+import { type ReplicationStream, startReplication, type StreamHandler } from "./stream.ts";
+
+/** What a session needs from the database. */
+export interface SessionBackend {
+  /**
+   * Checks the server, prepares the publication and the slot, and returns
+   * the slot's state.
+   *
+   * @throws {import("./slot.ts").SourceSetupError} when the server cannot serve the source.
+   */
+  prepare(): Promise<SlotState>;
+  /** The primary keys of every published table. */
+  publishedPrimaryKeys(): Promise<PrimaryKeys>;
+  /** The primary keys of the given relations (an empty list for none). */
+  primaryKeys(relationIds: readonly number[]): Promise<PrimaryKeys>;
+  /** Starts streaming the slot from `startLsn` to `handler`. */
+  startReplication(startLsn: Lsn, handler: StreamHandler): Promise<ReplicationStream>;
+  /** Closes the connections. */
+  close(): Promise<void>;
+}
+
+/** What {@linkcode postgresBackend} needs to know of a source. */
+export interface BackendSettings {
+  connection: ConnectionSettings;
+  setup: SlotSetup;
+  /** Also decode `pg_logical_emit_message` messages (PG14+). */
+  messages: boolean;
+}
+
+/** Opens the backend of one session; a new one for every session. */
+export type BackendFactory = (settings: BackendSettings) => SessionBackend;
+
+/** Seconds postgres.js may take to close a connection when the session ends. */
+const CLOSE_TIMEOUT_S = 1;
+
+/** The backend over a real PostgreSQL server. */
+export const postgresBackend: BackendFactory = (settings) => {
+  const { connection, setup } = settings;
+  const sql = openQueryConnection(connection);
+  const replication = openReplicationConnection(connection);
+  const described = <T>(work: Promise<T>): Promise<T> =>
+    work.catch((error) => {
+      throw describeConnectionError(error, connection);
+    });
+  return {
+    prepare: () =>
+      described((async () => {
+        await preparePublication(sql, setup);
+        return await prepareSlot(sql, replication, setup);
+      })()),
+    publishedPrimaryKeys: () => described(loadPublishedPrimaryKeys(sql, setup.publication)),
+    primaryKeys: (relationIds) => described(loadPrimaryKeys(sql, relationIds)),
+    startReplication: (startLsn, handler) =>
+      described(startReplication({
+        sql: replication,
+        slot: setup.slot,
+        publication: setup.publication,
+        startLsn,
+        messages: settings.messages,
+        handler,
+      })),
+    close: async () => {
+      await replication.end({ timeout: CLOSE_TIMEOUT_S }).catch(() => {});
+      await sql.end({ timeout: CLOSE_TIMEOUT_S }).catch(() => {});
+    },
+  };
+};
