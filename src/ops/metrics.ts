@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type LabelValues, Registry } from "prom-client";
 import { VERSION } from "../version.ts";
 
 /** Outcome of one change for one target (DESIGN invariant 2). */
@@ -31,6 +31,69 @@ const PRODUCE_LATENCY_BUCKETS_S = [
   5,
 ];
 
+const MS_PER_SECOND = 1000;
+
+/** The value the pipeline last reported for one source, and when (`Date.now()`). */
+export interface Reported {
+  value: number;
+  atMs: number;
+}
+
+/**
+ * Works out the value of `source` at scrape time from what the pipeline last
+ * reported (if anything) and live state; undefined when it is unknown.
+ */
+export type Refiner = (source: string, reported: Reported | undefined) => number | undefined;
+
+/**
+ * A per-source gauge worked out again at each scrape. The pipeline reports a
+ * value when it knows one (the sink when it settles a batch, a session when it
+ * sends a status update); such a value goes stale exactly when it matters most
+ * (nothing is settled while Kafka is down), so a {@linkcode Refiner} combines
+ * it with live state when `/metrics` is rendered.
+ */
+export class RefinedGauge extends Gauge<"source"> {
+  readonly #reported = new Map<string, Reported>();
+  #sources: readonly string[] = [];
+  #refine: Refiner | null = null;
+
+  /** Works out the value of each of `sources` with `refine` at every scrape. */
+  refineWith(sources: readonly string[], refine: Refiner): void {
+    this.#sources = sources;
+    this.#refine = refine;
+  }
+
+  /** Records a value the pipeline reports (see the class notes). */
+  override set(labels: LabelValues<"source"> | number, value?: number): void {
+    if (typeof labels === "number") return super.set(labels);
+    this.#reported.set(String(labels.source), { value: value!, atMs: Date.now() });
+    super.set(labels, value!);
+  }
+
+  /** The value of `source` as a scrape shows it now, or undefined when unknown. */
+  current(source: string): number | undefined {
+    const reported = this.#reported.get(source);
+    return this.#refine === null ? reported?.value : this.#refine(source, reported);
+  }
+
+  /** Refines every source's value, then returns the samples (prom-client calls it per scrape). */
+  override async get(): ReturnType<Gauge<"source">["get"]> {
+    for (const source of this.#sources) {
+      const value = this.current(source);
+      if (value !== undefined) super.set({ source }, value);
+    }
+    return await super.get();
+  }
+}
+
+/**
+ * Ages a reported `now minus commit time` value to the present: the lag of a
+ * change delivered 10 s ago with a lag of 1 s is 11 s now.
+ */
+export function agedLagSeconds(reported: Reported, nowMs = Date.now()): number {
+  return reported.value + (nowMs - reported.atMs) / MS_PER_SECOND;
+}
+
 /** Every metric pg2kafka exports. */
 export class Metrics {
   /** The registry `/metrics` renders. */
@@ -47,15 +110,15 @@ export class Metrics {
     labelNames: ["source"] as const,
     registers: [this.registry],
   });
-  readonly lagBytes = new Gauge({
+  readonly lagBytes = new RefinedGauge({
     name: "pg2kafka_replication_lag_bytes",
     help: "Server WAL end minus the confirmed flush LSN.",
     labelNames: ["source"] as const,
     registers: [this.registry],
   });
-  readonly lagSeconds = new Gauge({
+  readonly lagSeconds = new RefinedGauge({
     name: "pg2kafka_replication_lag_seconds",
-    help: "Now minus the commit time of the newest delivered change.",
+    help: "Now minus the commit time of the newest delivered change; 0 while nothing waits.",
     labelNames: ["source"] as const,
     registers: [this.registry],
   });
@@ -104,12 +167,39 @@ export class Metrics {
     labelNames: ["source"] as const,
     registers: [this.registry],
   });
+  readonly slotActive = new Gauge({
+    name: "pg2kafka_slot_active",
+    help: "1 while a walsender streams the slot (pg_replication_slots.active), else 0.",
+    labelNames: ["source"] as const,
+    registers: [this.registry],
+  });
+  readonly sourceStreaming = new Gauge({
+    name: "pg2kafka_source_streaming",
+    help: "1 while the source streams its slot, 0 while it starts, reconnects or stops.",
+    labelNames: ["source"] as const,
+    registers: [this.registry],
+  });
+  readonly kafkaReachable = new Gauge({
+    name: "pg2kafka_kafka_reachable",
+    help: "1 when the last metadata request to Kafka succeeded, else 0.",
+    registers: [this.registry],
+  });
   readonly buildInfo = new Gauge({
     name: "pg2kafka_build_info",
     help: "Always 1; the labels name the build.",
     labelNames: ["version", "deno"] as const,
     registers: [this.registry],
   });
+
+  /** The Prometheus text of every metric, values refined to the present. */
+  async render(): Promise<string> {
+    return await this.registry.metrics();
+  }
+
+  /** The content type of {@linkcode render}'s text. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
 
   /** Creates the metrics and sets the build info. */
   constructor() {
