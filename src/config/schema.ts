@@ -215,6 +215,12 @@ export const logSchema = z.strictObject({
   format: z.enum(["auto", "json", "text"]).prefault("auto"),
 }).prefault({});
 
+/** The `[health]` table: thresholds of the `pg2kafka health` command. */
+export const healthSchema = z.strictObject({
+  max_retained_wal: size().prefault("1GiB"),
+  max_lag: duration().prefault("5m"),
+}).prefault({});
+
 /** The `[shutdown]` table. */
 export const shutdownSchema = z.strictObject({
   grace_period: duration().prefault("30s"),
@@ -234,6 +240,7 @@ export const configSchema = z.strictObject({
   http: httpSchema,
   log: logSchema,
   shutdown: shutdownSchema,
+  health: healthSchema,
 }).superRefine(checkLargestMessageFits, whenValid("kafka", "limits", "targets"));
 
 /**
