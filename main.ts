@@ -1,5 +1,5 @@
 /**
- * The pg2kafka command line: `run`, `check`, `version`.
+ * The pg2kafka command line: `run`, `check`, `health`, `version`.
  *
  * Exit codes: 0 success; 1 the pipeline failed at run time; 2 bad usage or
  * an invalid config; 3 a system the config names could not be reached;
@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, secretsOf } from "./src/config/mod.ts";
 import type { Config } from "./src/config/mod.ts";
 import { Pipeline } from "./src/app.ts";
+import { healthCommand, type HealthFlags } from "./src/ops/health.ts";
 import { configureLogging, logger } from "./src/ops/log.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -28,6 +29,7 @@ const USAGE = `pg2kafka ${VERSION}: stream PostgreSQL changes into Apache Kafka
 Usage:
   pg2kafka run --config FILE      stream changes until SIGINT/SIGTERM
   pg2kafka check --config FILE    validate the config and exit
+  pg2kafka health --config FILE   check the running connector and its slots (for cron)
   pg2kafka version                print the version
   pg2kafka help                   print this help
 
@@ -38,12 +40,30 @@ Options:
 
 Exit codes: 0 ok, 1 failed at run time, 2 bad usage or invalid config,
 3 unreachable system, 130 interrupted twice during shutdown.
+
+health options (thresholds default to the [health] config):
+  --url URL                  the connector's HTTP address (default: from [http] listen)
+  --token TOKEN              bearer token for /ready (default: [http] token, which can
+                             come from the environment and stays out of the process list)
+  --max-retained-wal SIZE    a slot retaining more WAL is failing, e.g. "1GiB"
+  --max-lag DURATION         a source lagging more is degraded, e.g. "5m"
+  --json                     print the full report as JSON instead of one line
+health exit codes: 0 healthy; 1 degraded: connector not ready or unreachable while
+its slots are active, a slot inactive or unreadable while the connector is ready, or
+lag over --max-lag; 2 failing: a slot missing, losing WAL, retaining more than
+--max-retained-wal, or inactive (or unreadable) while the connector is not ready,
+or the check itself could not run (bad flags or config).
 `;
 
 const CLI_OPTIONS = {
   config: { type: "string", short: "c", default: "pg2kafka.toml" },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", short: "V", default: false },
+  url: { type: "string" },
+  token: { type: "string" },
+  "max-retained-wal": { type: "string" },
+  "max-lag": { type: "string" },
+  json: { type: "boolean", default: false },
 } as const;
 
 /** Runs the command line `args` and returns the exit code. */
@@ -68,6 +88,14 @@ export async function main(args: string[]): Promise<number> {
       return await check(values.config);
     case "run":
       return await run(values.config);
+    case "health":
+      return await health(values.config, {
+        url: values.url,
+        token: values.token,
+        maxRetainedWal: values["max-retained-wal"],
+        maxLag: values["max-lag"],
+        json: values.json,
+      });
     default:
       console.error(`pg2kafka: unknown command "${command}"\n\n${USAGE}`);
       return EXIT.usage;
@@ -91,6 +119,12 @@ async function check(path: string): Promise<number> {
     `${path}: valid (${config.sources.length} source(s), ${config.targets.length} target(s))`,
   );
   return EXIT.ok;
+}
+
+async function health(path: string, flags: HealthFlags): Promise<number> {
+  const config = await readConfig(path);
+  if (config === null) return EXIT.usage;
+  return await healthCommand(config, flags);
 }
 
 async function run(path: string): Promise<number> {

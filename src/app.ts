@@ -6,11 +6,24 @@
  * @module
  */
 import type { Config, SourceConfig, TargetConfig } from "./config/mod.ts";
+import { secretsOf } from "./config/mod.ts";
 import { createKafka } from "./kafka/client.ts";
 import { KafkaSink } from "./kafka/sink.ts";
-import { logger } from "./ops/log.ts";
-import { Metrics } from "./ops/metrics.ts";
-import { InflightBudget } from "./pipeline/inflight.ts";
+import { formatLsn } from "./lsn.ts";
+import { createOpsHandler, type OpsEndpoints, type OpsServer, serveOps } from "./ops/http.ts";
+import { KafkaProbe } from "./ops/kafka_probe.ts";
+import { logger, redact } from "./ops/log.ts";
+import { agedLagSeconds, Metrics, type Reported } from "./ops/metrics.ts";
+import {
+  assessLiveness,
+  assessReadiness,
+  type LivenessReport,
+  type ReadinessReport,
+  type SourceSnapshot,
+} from "./ops/probes.ts";
+import { SlotMonitor } from "./ops/slot_monitor.ts";
+import { type InflightAccount, InflightBudget } from "./pipeline/inflight.ts";
+import type { ConnectionSettings } from "./source/connect.ts";
 import { Source, type SourceSettings } from "./source/source.ts";
 
 const log = logger("app");
@@ -22,8 +35,17 @@ export class Pipeline {
   readonly sources: readonly Source[];
   readonly #config: Config;
   readonly #budget: InflightBudget;
+  readonly #accounts = new Map<string, InflightAccount>();
+  readonly #kafkaProbe: KafkaProbe;
+  readonly #slotMonitor: SlotMonitor;
+  readonly #secrets: readonly string[];
+  #http: OpsServer | null = null;
   #runs: Promise<void>[] = [];
   #gauges: ReturnType<typeof setInterval> | undefined;
+  #lastTickMs = Date.now();
+  #stopping = false;
+  /** Sources whose run loop ended without being stopped (a bug): /health fails. */
+  readonly #deadSources = new Set<string>();
 
   /** Builds the pipeline of `config`; {@linkcode start} runs it. */
   constructor(config: Config) {
@@ -46,21 +68,54 @@ export class Pipeline {
       maxMessages: limits.maxInflightMessages,
       maxBytes: limits.maxInflightBytes,
     });
+    for (const { name } of config.sources) this.#accounts.set(name, this.#budget.account(name));
     this.sources = config.sources.map((source) =>
       new Source(sourceSettings(source), {
         sink: this.sink,
-        account: this.#budget.account(source.name),
+        account: this.#accounts.get(source.name)!,
         metrics: this.metrics,
         targets: config.targets.filter((target) => targetReads(target, source.name)),
       })
     );
+    this.#secrets = secretsOf(config);
+    this.#kafkaProbe = new KafkaProbe(createKafka(kafka), {
+      brokers: kafka.brokers,
+      intervalMs: KAFKA_PROBE_INTERVAL_MS,
+      timeoutMs: KAFKA_PROBE_TIMEOUT_MS,
+      onResult: (reachable) => this.metrics.kafkaReachable.set(reachable ? 1 : 0),
+    });
+    this.#slotMonitor = new SlotMonitor(
+      config.sources.map((source) => ({
+        source: source.name,
+        slot: source.slot,
+        connection: connectionOf(source),
+      })),
+      this.metrics,
+      SLOT_POLL_INTERVAL_MS,
+    );
+    const names = config.sources.map(({ name }) => name);
+    this.metrics.lagSeconds.refineWith(names, (name, reported) => this.#lagSeconds(name, reported));
+    this.metrics.lagBytes.refineWith(names, (name, reported) => this.#lagBytes(name, reported));
   }
 
-  /** Connects to Kafka, then starts every source. */
+  /** Where the HTTP endpoints listen, or null when they are off or not started. */
+  get httpUrl(): string | null {
+    return this.#http?.url ?? null;
+  }
+
+  /**
+   * Starts the HTTP endpoints and the probes (so /health answers while Kafka
+   * is still out of reach), connects to Kafka, then starts every source.
+   *
+   * @throws {Error} when the HTTP address cannot be bound.
+   */
   async start(): Promise<void> {
-    await this.sink.start();
-    this.#runs = this.sources.map((source) => source.run());
+    if (this.#config.http.enabled) this.#startHttp();
     this.#gauges = setInterval(() => this.#updateGauges(), GAUGE_INTERVAL_MS);
+    this.#kafkaProbe.start();
+    this.#slotMonitor.start();
+    await this.sink.start();
+    this.#runs = this.sources.map((source) => this.#run(source));
     log.info("Pipeline started with {sources} source(s) and {targets} target(s)", {
       sources: this.sources.length,
       targets: this.#config.targets.length,
@@ -72,38 +127,152 @@ export class Pipeline {
    * each slot its final flush LSN and closes every connection.
    */
   async stop(): Promise<void> {
+    this.#stopping = true;
     const graceMs = this.#config.shutdown.gracePeriodMs;
     await Promise.all(this.sources.map((source) => source.stop(graceMs)));
     await Promise.all(this.#runs);
     clearInterval(this.#gauges);
     await this.sink.stop();
+    await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop()]);
+    await this.#http?.shutdown();
+  }
+
+  /** What `/ready` reports: whether changes flow, and which check fails for which source. */
+  readiness(): ReadinessReport {
+    return assessReadiness({
+      stopping: this.#stopping,
+      sources: this.sources.map((source) => this.#snapshot(source)),
+      kafka: { reachable: this.#kafkaProbe.reachable, error: this.#redact(this.#kafkaProbe.error) },
+      circuit: this.sink.circuitState,
+      sinkFailure: this.#redact(this.sink.failure?.message ?? null),
+    });
+  }
+
+  /** What `/health` reports: whether the process and its loops are alive. */
+  liveness(): LivenessReport {
+    return assessLiveness({
+      tickAgeMs: Date.now() - this.#lastTickMs,
+      deadSources: [...this.#deadSources],
+      sinkFailed: this.sink.failure !== null,
+    }, TICK_STALE_AFTER_MS);
+  }
+
+  #startHttp(): void {
+    const endpoints: OpsEndpoints = {
+      liveness: () => {
+        const report = this.liveness();
+        return { ok: report.alive, body: report };
+      },
+      readiness: () => {
+        const report = this.readiness();
+        return { ok: report.ready, body: report };
+      },
+      metrics: async () => ({
+        text: await this.metrics.render(),
+        contentType: this.metrics.contentType,
+      }),
+    };
+    const { listen, token } = this.#config.http;
+    this.#http = serveOps(listen, createOpsHandler(endpoints, { token }));
+    log.info("HTTP endpoints listening on {url}", {
+      url: this.#http.url,
+      authentication: token === null ? "none" : "bearer token",
+    });
+  }
+
+  /** Runs a source, noting when its loop ends although nobody stopped it. */
+  async #run(source: Source): Promise<void> {
+    try {
+      await source.run();
+    } catch (error) {
+      log.error("Source {source} loop failed: {error}", {
+        source: source.name,
+        error: String(error),
+      });
+    }
+    if (!this.#stopping) this.#deadSources.add(source.name);
+  }
+
+  #snapshot(source: Source): SourceSnapshot {
+    return {
+      name: source.name,
+      status: source.status,
+      lastError: this.#redact(source.lastError),
+      flushLsn: formatLsn(source.flushLsn),
+      lagSeconds: this.metrics.lagSeconds.current(source.name) ?? null,
+      lagBytes: this.metrics.lagBytes.current(source.name) ?? null,
+    };
+  }
+
+  /**
+   * Now minus the commit time of the newest delivered change, aged to the
+   * present; 0 while the source streams with nothing in flight (caught up),
+   * so an idle database does not look late.
+   */
+  #lagSeconds(name: string, reported: Reported | undefined): number | undefined {
+    const source = this.sources.find((candidate) => candidate.name === name);
+    const caughtUp = source?.status === "streaming" && this.#accounts.get(name)?.messages === 0;
+    if (caughtUp) return 0;
+    return reported === undefined ? undefined : agedLagSeconds(reported);
+  }
+
+  /**
+   * The server's WAL end (polled from PostgreSQL) minus the flush LSN, or the
+   * session's estimate (the WAL end it last received) when that is larger.
+   */
+  #lagBytes(name: string, reported: Reported | undefined): number | undefined {
+    const slot = this.#slotMonitor.state(name);
+    if (slot === undefined) return reported?.value;
+    const source = this.sources.find((candidate) => candidate.name === name);
+    const slotFlush = slot.confirmedFlushLsn ?? 0n;
+    const flush = source !== undefined && source.flushLsn > slotFlush ? source.flushLsn : slotFlush;
+    const fromServer = slot.walEnd > flush ? Number(slot.walEnd - flush) : 0;
+    return Math.max(fromServer, reported?.value ?? 0);
+  }
+
+  #redact(text: string | null): string | null {
+    return text === null ? null : redact(text, this.#secrets);
   }
 
   #updateGauges(): void {
+    this.#lastTickMs = Date.now();
     this.metrics.inflightMessages.set(this.#budget.messages);
     this.metrics.inflightBytes.set(this.#budget.bytes);
+    for (const source of this.sources) {
+      this.metrics.sourceStreaming.labels(source.name).set(source.status === "streaming" ? 1 : 0);
+    }
   }
 }
 
 const GAUGE_INTERVAL_MS = 1000;
+/** /health fails when the periodic task has not run for this long: its timers stopped. */
+const TICK_STALE_AFTER_MS = 15 * GAUGE_INTERVAL_MS;
+const KAFKA_PROBE_INTERVAL_MS = 5000;
+const KAFKA_PROBE_TIMEOUT_MS = 5000;
+const SLOT_POLL_INTERVAL_MS = 5000;
 
 function targetReads(target: TargetConfig, source: string): boolean {
   return target.sources.length === 0 || target.sources.includes(source);
 }
 
+/** How to connect to a source's database (also used by the `health` command). */
+export function connectionOf(source: SourceConfig): ConnectionSettings {
+  return {
+    host: source.host,
+    port: source.port,
+    database: source.database,
+    user: source.user,
+    password: source.password ?? undefined,
+    sslmode: source.sslMode,
+    sslCaFile: source.sslCaFile ?? undefined,
+    connectTimeoutMs: source.connectTimeoutMs,
+  };
+}
+
 function sourceSettings(source: SourceConfig): SourceSettings {
   return {
     name: source.name,
-    connection: {
-      host: source.host,
-      port: source.port,
-      database: source.database,
-      user: source.user,
-      password: source.password ?? undefined,
-      sslmode: source.sslMode,
-      sslCaFile: source.sslCaFile ?? undefined,
-      connectTimeoutMs: source.connectTimeoutMs,
-    },
+    connection: connectionOf(source),
     setup: {
       slot: source.slot,
       createSlot: source.createSlot,

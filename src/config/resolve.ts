@@ -52,6 +52,10 @@ export function resolveConfig(
     },
     log: { level: validated.log.level, format: validated.log.format },
     shutdown: { gracePeriodMs: validated.shutdown.grace_period },
+    health: {
+      maxRetainedWalBytes: validated.health.max_retained_wal,
+      maxLagMs: validated.health.max_lag,
+    },
   };
 }
 

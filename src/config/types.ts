@@ -159,6 +159,14 @@ export interface LogConfig {
   format: "auto" | "json" | "text";
 }
 
+/** Thresholds of the `pg2kafka health` command (its flags override them). */
+export interface HealthConfig {
+  /** A slot retaining more WAL than this is failing, in bytes. */
+  maxRetainedWalBytes: number;
+  /** A source lagging more than this is degraded, in milliseconds. */
+  maxLagMs: number;
+}
+
 /** The whole resolved config. */
 export interface Config {
   /** At least one source, with unique names. */
@@ -173,4 +181,5 @@ export interface Config {
     /** How long a clean shutdown may take to drain, in milliseconds. */
     gracePeriodMs: number;
   };
+  health: HealthConfig;
 }

@@ -60,7 +60,7 @@ const BAD_CONFIGS: BadConfig[] = [
     name: "an unknown table, with the allowed keys",
     text: config({ rest: "[metrics]\nport = 9100" }),
     issues: [
-      "metrics: unknown key, expected one of: source, sources, kafka, limits, targets, http, log, shutdown",
+      "metrics: unknown key, expected one of: source, sources, kafka, limits, targets, http, log, shutdown, health",
     ],
   },
   {
