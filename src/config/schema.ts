@@ -164,6 +164,9 @@ export const limitsSchema = z.strictObject({
   max_inflight_bytes: size().prefault("64MiB"),
 }).prefault({});
 
+/** Placeholders that differ between the changes of one transaction. */
+const PER_CHANGE_PLACEHOLDER = /\{(?:schema|table|op)\}/;
+
 const tablePattern = tableLeaf(
   `a table pattern such as "public.orders" or "sales.*"`,
   readTablePattern,
@@ -194,7 +197,14 @@ export const targetSchema = z.strictObject({
       `single-row deletes), found true`;
     context.issues.push(refinementIssue(["tombstones"], message));
   }
-}, whenValid("mode", "format", "tombstones"));
+  const perChange = PER_CHANGE_PLACEHOLDER.exec(target.topic);
+  if (perChange !== null) {
+    // Names the placeholder only: the template may come from a secret variable.
+    const message = `expected a topic without {schema}, {table} or {op} because mode is ` +
+      `"transaction" (one message holds changes of many tables), found ${perChange[0]}`;
+    context.issues.push(refinementIssue(["topic"], message));
+  }
+}, whenValid("mode", "format", "tombstones", "topic"));
 
 const DEFAULT_HTTP_LISTEN = "127.0.0.1:9187";
 

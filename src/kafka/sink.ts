@@ -385,7 +385,7 @@ export class KafkaSink {
     for (const { message, deadLetter } of batch) {
       const origin = message.origin;
       const outcome: ChangeOutcome = deadLetter ? "dead_lettered" : "delivered";
-      this.#metrics.changes.labels(origin.source, origin.target, outcome).inc();
+      this.#metrics.changes.labels(origin.source, origin.target, outcome).inc(origin.events ?? 1);
       if (deadLetter) {
         log.error("Dead-lettered a change ({reason}): {error}", {
           reason: deadLetter.reason,

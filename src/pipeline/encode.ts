@@ -1,7 +1,8 @@
 /**
  * The default message contract of DESIGN.md: a JSON key of the key columns
  * and a JSON value with op, schema, table, before, after, lsn, xid and
- * commit_ts.
+ * commit_ts; and, for transaction-mode targets, the transaction message that
+ * carries many such events.
  *
  * @module
  */
@@ -37,10 +38,24 @@ export function formatCommitTime(micros: bigint): string {
  * ```
  */
 export function encodeKey(columns: readonly string[], row: Row | null): string | null {
+  const key = keyOf(columns, row);
+  return key === null ? null : JSON.stringify(key);
+}
+
+/**
+ * The key columns of `row` as an object (a missing column is null), or null
+ * when there are no key columns or no row.
+ *
+ * @example
+ * ```ts
+ * keyOf(["id"], { id: 42, name: "x" }); // { id: 42 }
+ * ```
+ */
+export function keyOf(columns: readonly string[], row: Row | null): Row | null {
   if (columns.length === 0 || row === null) return null;
   const key: Row = {};
   for (const column of columns) key[column] = row[column] ?? null;
-  return JSON.stringify(key);
+  return key;
 }
 
 /** The row the key is read from: `after` unless the row is gone. */
@@ -70,4 +85,79 @@ export function encodeValue(event: ChangeEvent, source: string): string {
   if (event.unchanged.length > 0) value.unchanged = event.unchanged;
   if (event.truncate) value.truncate = event.truncate;
   return JSON.stringify(value);
+}
+
+/**
+ * One event inside a transaction message: what the default contract holds,
+ * minus the fields every event of the transaction shares (source, xid,
+ * commit_lsn, commit_ts: the envelope carries them once), plus the event's
+ * `key` (the key columns as an object, or null).
+ *
+ * @example
+ * ```ts ignore
+ * encodeTransactionEvent(insert, ["id"]);
+ * // '{"op":"insert","schema":"public","table":"orders","key":{"id":1},
+ * //   "before":null,"after":{"id":1,"status":"new"},"lsn":"0/16B3748"}'
+ * ```
+ */
+export function encodeTransactionEvent(event: ChangeEvent, keyColumns: readonly string[]): string {
+  const value: Record<string, unknown> = {
+    op: event.op,
+    schema: event.schema,
+    table: event.table,
+    key: keyOf(keyColumns, keyRow(event)),
+    before: event.before,
+    after: event.after,
+    lsn: formatLsn(event.lsn),
+  };
+  if (event.unchanged.length > 0) value.unchanged = event.unchanged;
+  if (event.truncate) value.truncate = event.truncate;
+  return JSON.stringify(value);
+}
+
+/** The envelope fields of one part of a transaction message. */
+export interface TransactionPartFields {
+  /** Source (replication slot) name. */
+  readonly source: string;
+  readonly xid: number;
+  /** LSN of the transaction's commit record. */
+  readonly commitLsn: bigint;
+  /** Commit time in microseconds since the Unix epoch. */
+  readonly commitTimeMicros: bigint;
+  /** Part number, from 1. */
+  readonly part: number;
+  /** Whether this is the transaction's final part. */
+  readonly last: boolean;
+  /** Events of the transaction over all its parts: known, so set, on the final part only. */
+  readonly eventCount: number | null;
+}
+
+/**
+ * A transaction message (or one part of it): the envelope fields, then
+ * `events`, the already encoded events (see {@linkcode encodeTransactionEvent})
+ * spliced in without being parsed again.
+ *
+ * @example
+ * ```ts ignore
+ * encodeTransactionPart({ source: "main", xid: 7, commitLsn: 0x16B3748n,
+ *   commitTimeMicros: 1_700_000_000_000_000n, part: 1, last: true, eventCount: 1 }, [event]);
+ * // '{"source":"main","xid":7,"commit_lsn":"0/16B3748","commit_ts":"2023-11-14T22:13:20.000000Z",
+ * //   "part":1,"last":true,"event_count":1,"events":[…]}'
+ * ```
+ */
+export function encodeTransactionPart(
+  fields: TransactionPartFields,
+  events: readonly string[],
+): string {
+  const envelope = JSON.stringify({
+    source: fields.source,
+    xid: fields.xid,
+    commit_lsn: formatLsn(fields.commitLsn),
+    commit_ts: formatCommitTime(fields.commitTimeMicros),
+    part: fields.part,
+    last: fields.last,
+    event_count: fields.eventCount,
+  });
+  // Drop the closing brace, append the events array and close again.
+  return `${envelope.slice(0, -1)},"events":[${events.join(",")}]}`;
 }

@@ -26,6 +26,12 @@ export interface MessageOrigin {
   readonly table: string;
   /** Commit time in microseconds since the Unix epoch (for the lag metric). */
   readonly commitTimeMicros: bigint;
+  /**
+   * Change events the message carries, counted as delivered or dead-lettered
+   * once it is settled: 1 when absent, 0 for a tombstone, the number of events
+   * of a transaction message (part).
+   */
+  readonly events?: number;
 }
 
 /** A message ready for Kafka. */

@@ -1,12 +1,18 @@
 /**
  * Routes each change of one source to its targets: table and operation
  * match, the `where` filter, topic and key, encoding, then the sink. Every
- * change ends counted for every matching target: filtered here, or delivered
- * or dead-lettered by the sink (DESIGN invariant 2).
+ * change of a target's tables ends counted for that target: filtered here
+ * (by its ops or its `where`), or delivered or dead-lettered by the sink
+ * (DESIGN invariant 2).
+ *
+ * Transaction-mode targets get their events through a
+ * {@linkcode TransactionTarget} (see `transaction.ts`), and the router's
+ * {@linkcode Router.commit} at each Commit.
  *
  * @module
  */
 import type { ChangeEvent, ChangeOp } from "../model.ts";
+import type { TransactionSummary } from "../filter/mod.ts";
 import type { KafkaSink } from "../kafka/sink.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import { logger } from "../ops/log.ts";
@@ -14,7 +20,13 @@ import { formatLsn } from "../lsn.ts";
 import type { Checkpoint, TransactionHandle } from "./checkpoint.ts";
 import type { InflightAccount } from "./inflight.ts";
 import { encodeKey, encodeValue, keyRow } from "./encode.ts";
+import { type DebeziumOrigin, encodeDebeziumValue } from "./debezium.ts";
 import { HEADER, type MessageOrigin, messageSize, type OutgoingMessage } from "./message.ts";
+import {
+  type DeliveryFailure,
+  TransactionSummaryBuilder,
+  TransactionTarget,
+} from "./transaction.ts";
 
 /** A filter as the router uses it (see src/filter). */
 export interface RouteFilter {
@@ -30,6 +42,8 @@ export interface FilterInput {
   table: string;
   old: Record<string, unknown> | null;
   new: Record<string, unknown> | null;
+  /** The whole transaction, for transaction-mode filters that use `tx.*`. */
+  tx?: TransactionSummary;
 }
 
 /** A target as the router runs it, built from its config. */
@@ -43,6 +57,12 @@ export interface RouteTarget {
   readonly filter: RouteFilter | null;
   /** Send a null-value message after each delete (log compaction). */
   readonly tombstones: boolean;
+  /** One message per change (the default) or per transaction. */
+  readonly mode?: "change" | "transaction";
+  /** Size limit of one transaction message part, in bytes (transaction mode). */
+  readonly maxMessageBytes?: number;
+  /** The message value: pg2kafka's contract (the default) or Debezium's envelope. */
+  readonly format?: "json" | "debezium";
 }
 
 /** The per-source state the router reports outcomes to. */
@@ -52,9 +72,20 @@ export interface RouteContext {
   readonly account: InflightAccount;
   readonly sink: KafkaSink;
   readonly metrics: Metrics;
+  /** The database the source replicates (`source.db` of Debezium envelopes). */
+  readonly database?: string;
 }
 
 const log = logger("router");
+
+/** How the router reaches one target matching a table. */
+interface Route {
+  readonly target: RouteTarget;
+  /** The target's transaction state, or null for a change-mode target. */
+  readonly transaction: TransactionTarget | null;
+  /** The target's `filtered` counter. */
+  readonly filtered: { inc(): void };
+}
 
 /** Kafka's rule for topic names: legal characters and length. */
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
@@ -72,19 +103,41 @@ export function isValidTopic(topic: string): boolean {
   return TOPIC_NAME.test(topic) && topic !== "." && topic !== "..";
 }
 
+/** The dead-letter reason for a topic Kafka would refuse, or null for a valid one. */
+function topicFailure(topic: string): DeliveryFailure | null {
+  if (isValidTopic(topic)) return null;
+  return { reason: "invalid_topic", error: `Kafka does not accept the topic name "${topic}"` };
+}
+
 /** Routes the changes of one source. */
 export class Router {
   readonly #context: RouteContext;
-  readonly #targets: readonly RouteTarget[];
-  /** Targets matching each `schema.table`, computed once per table. */
-  readonly #byTable = new Map<string, readonly RouteTarget[]>();
+  readonly #routes: readonly Route[];
+  readonly #transactions: readonly TransactionTarget[];
+  /** Set when a transaction target's `where` needs `tx.*`. */
+  readonly #summary: TransactionSummaryBuilder | null;
+  /** Routes matching each `schema.table`, computed once per table. */
+  readonly #byTable = new Map<string, readonly Route[]>();
   /** Reused for every filter evaluation: filters run synchronously. */
   readonly #filterInput: FilterInput = { op: "", schema: "", table: "", old: null, new: null };
+  readonly #debezium: DebeziumOrigin;
 
   /** Creates the router of `context.source` over the targets that take its changes. */
   constructor(context: RouteContext, targets: readonly RouteTarget[]) {
     this.#context = context;
-    this.#targets = targets;
+    this.#debezium = { name: context.source, db: context.database ?? "" };
+    const hand = (parts: Omit<OutgoingMessage, "size">, failure: DeliveryFailure | null) =>
+      this.#hand(parts, failure);
+    this.#routes = targets.map((target) => ({
+      target,
+      transaction: target.mode === "transaction"
+        ? new TransactionTarget(target, context, hand, topicFailure)
+        : null,
+      filtered: context.metrics.changes.labels(context.source, target.name, "filtered"),
+    }));
+    this.#transactions = this.#routes.flatMap((route) => route.transaction ?? []);
+    const needsSummary = this.#transactions.some((transaction) => transaction.holdsUntilCommit);
+    this.#summary = needsSummary ? new TransactionSummaryBuilder() : null;
   }
 
   /**
@@ -92,7 +145,7 @@ export class Router {
    * columns that this table does not have.
    */
   describeRelation(schema: string, table: string, columns: readonly string[]): void {
-    for (const target of this.#targetsFor(schema, table)) {
+    for (const { target } of this.#routesFor(schema, table)) {
       const unknown = target.filter?.unknownColumns(columns) ?? [];
       if (unknown.length === 0) continue;
       log.error(
@@ -105,17 +158,34 @@ export class Router {
 
   /** Routes one change of transaction `tx`. */
   route(event: ChangeEvent, tx: TransactionHandle): void {
-    const targets = this.#targetsFor(event.schema, event.table);
-    if (targets.length === 0) return;
-    for (const target of targets) {
-      if (!target.ops.has(event.op)) continue;
+    this.#summary?.add(event);
+    for (const route of this.#routesFor(event.schema, event.table)) {
+      const target = route.target;
+      if (!target.ops.has(event.op)) {
+        route.filtered.inc();
+        continue;
+      }
+      if (route.transaction !== null) {
+        route.transaction.add(event, tx);
+        continue;
+      }
       const verdict = this.#filter(target, event);
       if (verdict === false) {
-        this.#context.metrics.changes.labels(this.#context.source, target.name, "filtered").inc();
+        route.filtered.inc();
         continue;
       }
       this.#emit(target, event, this.#origin(event, tx, target.name), verdict);
     }
+  }
+
+  /**
+   * Ends transaction `tx` at its Commit: transaction-mode targets send their
+   * final parts. Call it before `Checkpoint.commit`, which forbids tracking
+   * more messages of `tx`.
+   */
+  commit(tx: TransactionHandle): void {
+    const summary = this.#summary?.take() ?? null;
+    for (const transaction of this.#transactions) transaction.commit(tx, summary);
   }
 
   /**
@@ -126,7 +196,7 @@ export class Router {
    * need converted values) and the message has no key.
    */
   deadLetterUndecodable(event: ChangeEvent, error: string, tx: TransactionHandle): void {
-    for (const target of this.#targetsFor(event.schema, event.table)) {
+    for (const { target } of this.#routesFor(event.schema, event.table)) {
       if (!target.ops.has(event.op)) continue;
       const origin = this.#origin(event, tx, target.name);
       const topic = target.topicFor(this.#context.source, event.schema, event.table, event.op);
@@ -163,31 +233,26 @@ export class Router {
     const headers = this.#headers(event, origin);
     let key: string | null = null;
     let value: string | null;
-    let failure: { reason: string; error: string } | null = null;
+    let failure: DeliveryFailure | null = null;
     if (typeof verdict === "string") failure = { reason: "filter_failed", error: verdict };
-    else if (!isValidTopic(topic)) {
-      failure = {
-        reason: "invalid_topic",
-        error: `Kafka does not accept the topic name "${topic}"`,
-      };
-    }
+    else failure = topicFailure(topic);
     try {
       key = encodeKey(keyColumns, keyRow(event));
-      value = encodeValue(event, this.#context.source);
+      value = target.format === "debezium"
+        ? encodeDebeziumValue(event, this.#debezium, Date.now())
+        : encodeValue(event, this.#context.source);
     } catch (error) {
       failure = { reason: "unencodable", error: String(error) };
       value = null;
     }
     this.#hand({ topic, key, value, headers, origin }, failure);
     if (target.tombstones && event.op === "delete" && failure === null) {
-      this.#hand({ topic, key, value: null, headers, origin }, null);
+      // The same change again, for compaction: not a second delivered change.
+      this.#hand({ topic, key, value: null, headers, origin: { ...origin, events: 0 } }, null);
     }
   }
 
-  #hand(
-    parts: Omit<OutgoingMessage, "size">,
-    failure: { reason: string; error: string } | null,
-  ): void {
+  #hand(parts: Omit<OutgoingMessage, "size">, failure: DeliveryFailure | null): void {
     const message: OutgoingMessage = {
       ...parts,
       size: messageSize(parts.key, parts.value, parts.headers),
@@ -233,13 +298,13 @@ export class Router {
     };
   }
 
-  #targetsFor(schema: string, table: string): readonly RouteTarget[] {
+  #routesFor(schema: string, table: string): readonly Route[] {
     const name = `${schema}.${table}`;
-    let targets = this.#byTable.get(name);
-    if (targets === undefined) {
-      targets = this.#targets.filter((target) => target.matchesTable(schema, table));
-      this.#byTable.set(name, targets);
+    let routes = this.#byTable.get(name);
+    if (routes === undefined) {
+      routes = this.#routes.filter(({ target }) => target.matchesTable(schema, table));
+      this.#byTable.set(name, routes);
     }
-    return targets;
+    return routes;
   }
 }

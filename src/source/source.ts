@@ -334,6 +334,7 @@ class Session {
         this.#tx = this.checkpoint.begin(message.xid);
         return;
       case "commit":
+        this.#router.commit(this.#currentTx("Commit"));
         this.checkpoint.commit(this.#currentTx("Commit"), message.endLsn);
         this.#tx = null;
         this.#deps.metrics.transactions.labels(this.#settings.name).inc();
