@@ -7,7 +7,7 @@
  */
 import type { CompiledFilter } from "../filter/mod.ts";
 import { resolveConfigPath } from "./checks.ts";
-import type { ValidatedConfig } from "./schema.ts";
+import { NO_HEARTBEAT_TABLE, type ValidatedConfig } from "./schema.ts";
 import { compileTableMatcher } from "./tables.ts";
 import { compileTopicTemplate } from "./topics.ts";
 import type { BackoffConfig, Config, KafkaConfig, SourceConfig, TargetConfig } from "./types.ts";
@@ -80,6 +80,10 @@ function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
     bigNumbers: source.big_numbers,
     connectTimeoutMs: source.connect_timeout,
     reconnect: resolveBackoff(source.reconnect),
+    snapshot: source.snapshot,
+    snapshotFetchRows: source.snapshot_fetch_rows,
+    heartbeatIntervalMs: source.heartbeat_interval,
+    heartbeatTable: source.heartbeat_table === NO_HEARTBEAT_TABLE ? null : source.heartbeat_table,
   };
 }
 

@@ -28,7 +28,7 @@ import {
   topicTemplate,
   whenValid,
 } from "./leaves.ts";
-import { readTablePattern, type TableName } from "./tables.ts";
+import { readTableName, readTablePattern, type TableName } from "./tables.ts";
 
 /** The name of the source a single `[source]` table defines, when it has none. */
 export const DEFAULT_SOURCE_NAME = "default";
@@ -36,6 +36,19 @@ export const DEFAULT_SOURCE_NAME = "default";
 const DEFAULT_PG_PORT = 5_432;
 const DEFAULT_BACKOFF_MULTIPLIER = 2;
 const DEFAULT_JITTER = 0.2;
+
+/** Rows fetched per cursor round trip while snapshotting: memory per table read. */
+const DEFAULT_SNAPSHOT_FETCH_ROWS = 2_000;
+
+/** `heartbeat_table = ""`: heartbeats are logical decoding messages, not table updates. */
+export const NO_HEARTBEAT_TABLE: TableName = Object.freeze({ schema: "", table: "" });
+
+/** An exact table name, or `""` for none ({@linkcode NO_HEARTBEAT_TABLE}). */
+const optionalTableName = () =>
+  tableLeaf(
+    `a table name such as "public.pg2kafka_heartbeat", or "" for none`,
+    (text) => text === "" ? { ok: true, value: NO_HEARTBEAT_TABLE } : readTableName(text),
+  );
 
 /** A backoff table with the given default delays. */
 function backoff(initial: string, max: string) {
@@ -73,6 +86,10 @@ const sourceFields = {
   big_numbers: z.enum(["string", "number"]).prefault("string"),
   connect_timeout: duration().prefault("10s"),
   reconnect: backoff("1s", "1m"),
+  snapshot: z.enum(["initial", "never", "when_needed"]).prefault("initial"),
+  snapshot_fetch_rows: integer(1).prefault(DEFAULT_SNAPSHOT_FETCH_ROWS),
+  heartbeat_interval: duration(true).prefault("0s"),
+  heartbeat_table: optionalTableName().prefault(""),
 };
 
 /** verify-full checks the server certificate, so it needs the CA to check it against. */

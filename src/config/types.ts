@@ -59,6 +59,18 @@ export interface SourceConfig {
   connectTimeoutMs: number;
   /** Backoff between reconnection attempts. */
   reconnect: BackoffConfig;
+  /**
+   * Whether to read the published tables' existing rows before streaming:
+   * when the slot is created (`initial`), also when it was lost
+   * (`when_needed`), or not at all (`never`). See `src/source/snapshot.ts`.
+   */
+  snapshot: "initial" | "never" | "when_needed";
+  /** Rows fetched per cursor round trip while snapshotting. */
+  snapshotFetchRows: number;
+  /** Period of heartbeats that make WAL visible to the slot, in milliseconds; 0 for none. */
+  heartbeatIntervalMs: number;
+  /** The table a heartbeat upserts, or `null` to emit a logical decoding message instead. */
+  heartbeatTable: TableName | null;
 }
 
 /** SASL credentials for the Kafka connection. */

@@ -46,6 +46,10 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     bigNumbers: "string",
     connectTimeoutMs: 10_000,
     reconnect: { initialMs: 1_000, maxMs: 60_000, multiplier: 2, jitter: 0.2 },
+    snapshot: "initial",
+    snapshotFetchRows: 2_000,
+    heartbeatIntervalMs: 0,
+    heartbeatTable: null,
   });
   assert.deepEqual(config.kafka, {
     brokers: ["127.0.0.1:9092"],
