@@ -161,6 +161,12 @@ export class Metrics {
     labelNames: ["source"] as const,
     registers: [this.registry],
   });
+  readonly snapshotRows = new Counter({
+    name: "pg2kafka_snapshot_rows_total",
+    help: "Rows read by initial snapshots, by source and table.",
+    labelNames: ["source", "table"] as const,
+    registers: [this.registry],
+  });
   readonly slotRetainedWalBytes = new Gauge({
     name: "pg2kafka_slot_retained_wal_bytes",
     help: "WAL the slot retains on the server (pg_current_wal_lsn minus restart_lsn).",

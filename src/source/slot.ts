@@ -35,6 +35,12 @@ export interface SlotState {
   created: boolean;
   /** The slot's `confirmed_flush_lsn` (or consistent point when just created). */
   confirmedFlushLsn: Lsn;
+  /**
+   * The snapshot the slot exported when this start created it with
+   * `exportSnapshot`: importable while the replication connection runs no
+   * other command (see snapshot.ts).
+   */
+  snapshotName?: string;
 }
 
 /** A start-up check failed; the message names the problem and the fix. */
@@ -143,7 +149,8 @@ async function coverTables(
 }
 
 /**
- * Finds the slot, or creates it over the replication connection `replication`.
+ * Finds the slot, or creates it over the replication connection `replication`,
+ * exporting its initial snapshot when `exportSnapshot` is set.
  *
  * @throws {SourceSetupError} when the slot is of another plugin, in another
  * database, lost, or streaming to another process.
@@ -152,6 +159,7 @@ export async function prepareSlot(
   sql: Sql,
   replication: Sql,
   setup: SlotSetup,
+  exportSnapshot = false,
 ): Promise<SlotState> {
   const [slot] = await sql<
     {
@@ -166,7 +174,7 @@ export async function prepareSlot(
     SELECT plugin, database, active_pid, confirmed_flush_lsn::text, wal_status,
            database = current_database() AS here
     FROM pg_replication_slots WHERE slot_name = ${setup.slot}`;
-  if (!slot) return await createSlot(replication, setup);
+  if (!slot) return await createSlot(replication, setup, exportSnapshot);
   const name = `Replication slot "${setup.slot}"`;
   if (slot.plugin !== PGOUTPUT) {
     throw new SourceSetupError(`${name} uses plugin "${slot.plugin}", not ${PGOUTPUT}`);
@@ -185,14 +193,23 @@ export async function prepareSlot(
   return { created: false, confirmedFlushLsn: parseLsn(slot.confirmed_flush_lsn ?? "0/0") };
 }
 
-async function createSlot(replication: Sql, setup: SlotSetup): Promise<SlotState> {
+async function createSlot(
+  replication: Sql,
+  setup: SlotSetup,
+  exportSnapshot: boolean,
+): Promise<SlotState> {
   if (!setup.createSlot) {
     throw new SourceSetupError(
       `Replication slot "${setup.slot}" does not exist: create it or set create_slot = true`,
     );
   }
-  const [created] = await replication.unsafe<{ consistent_point: string }[]>(
-    `CREATE_REPLICATION_SLOT ${quoteIdentifier(setup.slot)} LOGICAL ${PGOUTPUT} NOEXPORT_SNAPSHOT`,
+  const snapshot = exportSnapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT";
+  const [created] = await replication.unsafe<
+    { consistent_point: string; snapshot_name: string | null }[]
+  >(
+    `CREATE_REPLICATION_SLOT ${quoteIdentifier(setup.slot)} LOGICAL ${PGOUTPUT} ${snapshot}`,
   ).simple();
-  return { created: true, confirmedFlushLsn: parseLsn(created.consistent_point) };
+  const state: SlotState = { created: true, confirmedFlushLsn: parseLsn(created.consistent_point) };
+  if (created.snapshot_name !== null) state.snapshotName = created.snapshot_name;
+  return state;
 }

@@ -1,0 +1,137 @@
+/**
+ * Heartbeats: WAL written in the source's database at a fixed interval, so
+ * that its slot keeps advancing when the captured tables are idle.
+ *
+ * A logical slot can only move its `restart_lsn` (the oldest WAL it retains)
+ * as decoding progresses through its own database's WAL and the client
+ * confirms positions. When the captured database writes nothing while others
+ * on the server write a lot, the slot may pin that WAL for a long time. A
+ * heartbeat writes a tiny record in the source's database: the walsender
+ * decodes it, reports the position in its keepalives, and the session's
+ * idle advance (DESIGN invariant 3) confirms it.
+ *
+ * Two kinds, per `heartbeat_table`:
+ *
+ * - none (default): `pg_logical_emit_message(false, 'pg2kafka.heartbeat', …)`,
+ *   a non-transactional logical decoding message (PostgreSQL 14+; needs the
+ *   REPLICATION attribute the source has anyway). It produces no Kafka
+ *   message unless the source decodes messages.
+ * - a table: an upsert of the row `(source, ts)` into it. Create the table
+ *   first: `CREATE TABLE pg2kafka_heartbeat (source text PRIMARY KEY, ts
+ *   timestamptz NOT NULL)`. Publish it to get heartbeats as change events.
+ *
+ * A failed heartbeat is logged and retried at the next interval: it never
+ * affects delivery.
+ *
+ * @module
+ */
+import type { Sql } from "postgres";
+import { logger } from "../ops/log.ts";
+import { type ConnectionSettings, openQueryConnection } from "./connect.ts";
+import { qualifiedName, type TableName } from "./slot.ts";
+
+/** A source's heartbeat settings. */
+export interface HeartbeatSettings {
+  /** Period in milliseconds; 0 turns heartbeats off. */
+  intervalMs: number;
+  /** The table to upsert into, or null for a logical decoding message. */
+  table: TableName | null;
+}
+
+/** What {@linkcode startHeartbeat} needs of a source. */
+export interface HeartbeatSource {
+  name: string;
+  connection: ConnectionSettings;
+  heartbeat?: HeartbeatSettings;
+}
+
+/** The prefix of heartbeat messages, for consumers of logical decoding messages. */
+export const HEARTBEAT_PREFIX = "pg2kafka.heartbeat";
+
+const log = logger("heartbeat");
+/** Seconds postgres.js may take to close the heartbeat connection. */
+const CLOSE_TIMEOUT_S = 1;
+
+/** Heartbeats of one source, on a connection of their own. */
+export class Heartbeat {
+  readonly #source: string;
+  readonly #sql: Sql;
+  readonly #beat: (sql: Sql) => Promise<unknown>;
+  readonly #timer: ReturnType<typeof setInterval>;
+  #running: Promise<void> | null = null;
+  #failing = false;
+  #beats = 0;
+
+  private constructor(source: HeartbeatSource, settings: HeartbeatSettings) {
+    this.#source = source.name;
+    this.#sql = openQueryConnection(source.connection);
+    this.#beat = heartbeatStatement(source.name, settings.table);
+    this.#timer = setInterval(() => this.#tick(), settings.intervalMs);
+  }
+
+  /**
+   * Starts the heartbeats of `source`, or returns null when its interval is 0
+   * (or it has no heartbeat settings).
+   */
+  static start(source: HeartbeatSource): Heartbeat | null {
+    const settings = source.heartbeat;
+    if (settings === undefined || settings.intervalMs <= 0) return null;
+    log.info("Heartbeats of source {source} every {intervalMs} ms ({kind})", {
+      source: source.name,
+      intervalMs: settings.intervalMs,
+      kind: settings.table === null ? "logical message" : qualifiedName(settings.table),
+    });
+    return new Heartbeat(source, settings);
+  }
+
+  /** Heartbeats written so far. */
+  get beats(): number {
+    return this.#beats;
+  }
+
+  /** Stops the heartbeats and closes their connection. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#running;
+    await this.#sql.end({ timeout: CLOSE_TIMEOUT_S }).catch(() => {});
+  }
+
+  #tick(): void {
+    // A slow server must not pile up heartbeats: skip while one is running.
+    if (this.#running !== null) return;
+    this.#running = this.#beat(this.#sql).then(
+      () => {
+        this.#beats++;
+        if (this.#failing) log.info("Heartbeats of source {source} work again", this.#context());
+        this.#failing = false;
+      },
+      (error) => {
+        // Logged once per run of failures, not at every interval.
+        if (!this.#failing) {
+          log.warn("Heartbeat of source {source} failed: {error}", {
+            ...this.#context(),
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
+        this.#failing = true;
+      },
+    ).finally(() => this.#running = null);
+  }
+
+  #context(): Record<string, unknown> {
+    return { source: this.#source };
+  }
+}
+
+/** The heartbeat's SQL: a logical decoding message, or an upsert into `table`. */
+function heartbeatStatement(
+  source: string,
+  table: TableName | null,
+): (sql: Sql) => Promise<unknown> {
+  if (table === null) {
+    return (sql) => sql`SELECT pg_logical_emit_message(false, ${HEARTBEAT_PREFIX}, ${source})`;
+  }
+  const statement = `INSERT INTO ${qualifiedName(table)} (source, ts) VALUES ($1, now()) ` +
+    "ON CONFLICT (source) DO UPDATE SET ts = EXCLUDED.ts";
+  return (sql) => sql.unsafe(statement, [source]);
+}
