@@ -238,10 +238,16 @@ export class ConnectorProcess {
   readonly #exit: Promise<Deno.CommandStatus>;
   readonly configPath: string;
 
+  /** Where the process's output is also written, for post-mortems of failed tests. */
+  readonly logPath: string;
+
   private constructor(child: Deno.ChildProcess, configPath: string) {
     this.#child = child;
     this.configPath = configPath;
     this.#exit = child.status;
+    const logDir = `${Deno.env.get("PG2KAFKA_STACK_DIR") ?? `${REPO_ROOT}.stack`}/test-logs`;
+    Deno.mkdirSync(logDir, { recursive: true });
+    this.logPath = `${logDir}/connector-${child.pid}.log`;
     this.#collect(child.stderr);
     this.#collect(child.stdout);
   }
@@ -304,6 +310,9 @@ export class ConnectorProcess {
       const parts = rest.split("\n");
       rest = parts.pop()!;
       this.#lines.push(...parts);
+      if (parts.length > 0) {
+        Deno.writeTextFileSync(this.logPath, parts.join("\n") + "\n", { append: true });
+      }
     }
     if (rest) this.#lines.push(rest);
   }
@@ -319,4 +328,18 @@ export async function stack(command: string): Promise<void> {
   if (!result.success) {
     throw new Error(`stack.sh ${command} failed: ${new TextDecoder().decode(result.stderr)}`);
   }
+}
+
+/** Peak and current resident memory of a process, in bytes (from /proc). */
+export async function processMemory(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const kib = (field: string) =>
+    Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
+  const BYTES_PER_KIB = 1024;
+  return { rss: kib("VmRSS") * BYTES_PER_KIB, peak: kib("VmHWM") * BYTES_PER_KIB };
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
