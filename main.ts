@@ -3,6 +3,7 @@
  *
  * Exit codes: 0 success; 1 the pipeline failed at run time; 2 bad usage or
  * an invalid config; 3 a system the config names could not be reached;
+ * 4 (`check --connect`) a system answered but cannot serve the config;
  * 130 a second interrupt during shutdown.
  *
  * @module
@@ -11,6 +12,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, secretsOf } from "./src/config/mod.ts";
 import type { Config } from "./src/config/mod.ts";
 import { Pipeline } from "./src/app.ts";
+import { runCheck } from "./src/cli/check.ts";
 import { healthCommand, type HealthFlags } from "./src/ops/health.ts";
 import { configureLogging, logger } from "./src/ops/log.ts";
 import { VERSION } from "./src/version.ts";
@@ -21,6 +23,7 @@ export const EXIT = {
   failed: 1,
   usage: 2,
   unreachable: 3,
+  unusable: 4,
   interrupted: 130,
 } as const;
 
@@ -28,7 +31,11 @@ const USAGE = `pg2kafka ${VERSION}: stream PostgreSQL changes into Apache Kafka
 
 Usage:
   pg2kafka run --config FILE      stream changes until SIGINT/SIGTERM
-  pg2kafka check --config FILE    validate the config and exit
+  pg2kafka check --config FILE [--connect]
+                                  validate the config; with --connect also check,
+                                  read-only, that PostgreSQL (wal_level, REPLICATION,
+                                  slot, publication, tables and keys) and Kafka
+                                  (brokers, topics) can serve it
   pg2kafka health --config FILE   check the running connector and its slots (for cron)
   pg2kafka version                print the version
   pg2kafka help                   print this help
@@ -39,7 +46,8 @@ Options:
   -V, --version       print the version
 
 Exit codes: 0 ok, 1 failed at run time, 2 bad usage or invalid config,
-3 unreachable system, 130 interrupted twice during shutdown.
+3 unreachable system, 4 reachable but not usable (check --connect), 130 interrupted
+twice during shutdown.
 
 health options (thresholds default to the [health] config):
   --url URL                  the connector's HTTP address (default: from [http] listen)
@@ -64,6 +72,7 @@ const CLI_OPTIONS = {
   "max-retained-wal": { type: "string" },
   "max-lag": { type: "string" },
   json: { type: "boolean", default: false },
+  connect: { type: "boolean", default: false },
 } as const;
 
 /** Runs the command line `args` and returns the exit code. */
@@ -85,7 +94,7 @@ export async function main(args: string[]): Promise<number> {
       console.log(USAGE);
       return EXIT.ok;
     case "check":
-      return await check(values.config);
+      return await runCheck(values.config, { connect: values.connect });
     case "run":
       return await run(values.config);
     case "health":
@@ -110,15 +119,6 @@ async function readConfig(path: string): Promise<Config | null> {
     console.error(error.message);
     return null;
   }
-}
-
-async function check(path: string): Promise<number> {
-  const config = await readConfig(path);
-  if (config === null) return EXIT.usage;
-  console.log(
-    `${path}: valid (${config.sources.length} source(s), ${config.targets.length} target(s))`,
-  );
-  return EXIT.ok;
 }
 
 async function health(path: string, flags: HealthFlags): Promise<number> {

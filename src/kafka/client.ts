@@ -5,7 +5,13 @@
  * @module
  */
 import process from "node:process";
-import { Kafka, type KafkaConfig as KafkaJsConfig, logLevel, type SASLOptions } from "kafkajs";
+import {
+  Kafka,
+  type KafkaConfig as KafkaJsConfig,
+  logLevel,
+  type RetryOptions,
+  type SASLOptions,
+} from "kafkajs";
 import type { KafkaConfig } from "../config/mod.ts";
 import { logger } from "../ops/log.ts";
 import { VERSION } from "../version.ts";
@@ -57,8 +63,12 @@ function routeProcessWarnings(): void {
   });
 }
 
-/** Creates the kafkajs client; its client id carries the pg2kafka version. */
-export function createKafka(config: KafkaConfig): Kafka {
+/**
+ * Creates the kafkajs client; its client id carries the pg2kafka version.
+ * `retry` replaces kafkajs' default retries of connections and requests
+ * (`pg2kafka check` gives up on a dead broker quickly).
+ */
+export function createKafka(config: KafkaConfig, retry?: RetryOptions): Kafka {
   routeProcessWarnings();
   return new Kafka({
     clientId: `${config.clientId}/${VERSION}`,
@@ -67,6 +77,7 @@ export function createKafka(config: KafkaConfig): Kafka {
     sasl: sasl(config),
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: config.requestTimeoutMs,
+    retry,
     logLevel: logLevel.WARN,
     logCreator: () => ({ level, log: entry }) => {
       const { message, ...context } = entry;
