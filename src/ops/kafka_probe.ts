@@ -58,45 +58,51 @@ export class KafkaProbe {
     void this.#tick();
   }
 
-  /** Stops probing and disconnects. */
+  /**
+   * Stops probing and disconnects, without waiting for a probe still in
+   * flight (kafkajs may retry a dead broker for a while): it disconnects itself.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    await this.#inFlight?.catch(() => {});
     await this.#disconnect();
   }
 
   async #tick(): Promise<void> {
+    const noAnswer = () => new Error(`no answer within ${this.#options.timeoutMs} ms`);
     if (this.#inFlight === null) {
-      const attempt = this.#probe();
-      this.#inFlight = attempt.finally(() => (this.#inFlight = null));
-      const timeout = new Promise<Error>((resolve) => {
-        const timer = setTimeout(
-          () => resolve(new Error(`no answer within ${this.#options.timeoutMs} ms`)),
-          this.#options.timeoutMs,
-        );
-        attempt.finally(() => clearTimeout(timer));
+      // Never rejects, so no promise derived from it can go unhandled.
+      const outcome = this.#probe().then(() => null, toError);
+      this.#inFlight = outcome.then(() => {
+        this.#inFlight = null;
       });
-      this.#record(await Promise.race([attempt.then(() => null, toError), timeout]));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<Error>((resolve) => {
+        timer = setTimeout(() => resolve(noAnswer()), this.#options.timeoutMs);
+      });
+      this.#record(await Promise.race([outcome, timeout]));
+      clearTimeout(timer);
     } else {
       // The previous probe is still waiting for the cluster: that is an answer too.
-      this.#record(new Error(`no answer within ${this.#options.timeoutMs} ms`));
+      this.#record(noAnswer());
     }
     if (!this.#stopped) this.#timer = setTimeout(() => this.#tick(), this.#options.intervalMs);
   }
 
   async #probe(): Promise<void> {
+    const fresh = this.#admin === null;
+    const admin = this.#admin ?? this.#kafka.admin({ retry: NO_RETRY });
+    // Kept before connecting, so that stop() can disconnect a pending attempt.
+    this.#admin = admin;
     try {
-      if (this.#admin === null) {
-        const admin = this.#kafka.admin({ retry: NO_RETRY });
-        await admin.connect();
-        this.#admin = admin;
-      }
-      await this.#admin.describeCluster();
+      if (fresh) await admin.connect();
+      await admin.describeCluster();
     } catch (error) {
       // A fresh client next time: kafkajs may keep a broken connection around.
       await this.#disconnect();
       throw error;
+    } finally {
+      if (this.#stopped) await this.#disconnect();
     }
   }
 
