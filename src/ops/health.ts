@@ -377,6 +377,10 @@ function redactReport(report: HealthReport, secrets: readonly string[]): HealthR
     ...report,
     problems: report.problems.map((problem) => ({ ...problem, message: clean(problem.message) })),
     connector: { ...report.connector, detail: clean(report.connector.detail) },
-    slots: report.slots.map((slot) => ({ ...slot, error: slot.error && clean(slot.error) })),
+    slots: report.slots.map((slot) => ({
+      ...slot,
+      slot: clean(slot.slot),
+      error: slot.error && clean(slot.error),
+    })),
   };
 }
