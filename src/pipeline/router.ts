@@ -151,7 +151,12 @@ export class Router {
       log.error(
         "Target {target} filter references unknown column(s) {columns} of {table}; " +
           "they evaluate as null",
-        { target: target.name, columns: unknown.join(", "), table: `${schema}.${table}` },
+        {
+          source: this.#context.source,
+          target: target.name,
+          columns: unknown.join(", "),
+          table: `${schema}.${table}`,
+        },
       );
     }
   }
@@ -265,7 +270,10 @@ export class Router {
     } else {
       log.warn("Change at {lsn} for target {target} goes to the dead-letter topic: {error}", {
         lsn: formatLsn(message.origin.lsn),
+        source: message.origin.source,
         target: message.origin.target,
+        topic: message.topic,
+        table: message.origin.table,
         error: failure.error,
       });
       sink.deadLetter(message, failure.reason, failure.error);
