@@ -14,7 +14,8 @@ import {
   openReplicationConnection,
 } from "./connect.ts";
 import { loadPrimaryKeys, loadPublishedPrimaryKeys, type PrimaryKeys } from "./keys.ts";
-import { preparePublication, prepareSlot, type SlotSetup, type SlotState } from "./slot.ts";
+import { preparePublication, type SlotSetup, type SlotState } from "./slot.ts";
+import { prepareSnapshotSlot, type SnapshotSettings } from "./snapshot.ts";
 import { type ReplicationStream, startReplication, type StreamHandler } from "./stream.ts";
 
 /** What a session needs from the database. */
@@ -42,6 +43,8 @@ export interface BackendSettings {
   setup: SlotSetup;
   /** Also decode `pg_logical_emit_message` messages (PG14+). */
   messages: boolean;
+  /** The initial snapshot; none when left out. */
+  snapshot?: SnapshotSettings;
 }
 
 /** Opens the backend of one session; a new one for every session. */
@@ -63,7 +66,8 @@ export const postgresBackend: BackendFactory = (settings) => {
     prepare: () =>
       described((async () => {
         await preparePublication(sql, setup);
-        return await prepareSlot(sql, replication, setup);
+        const mode = settings.snapshot?.mode ?? "never";
+        return await prepareSnapshotSlot(sql, replication, setup, mode);
       })()),
     publishedPrimaryKeys: () => described(loadPublishedPrimaryKeys(sql, setup.publication)),
     primaryKeys: (relationIds) => described(loadPrimaryKeys(sql, relationIds)),

@@ -47,6 +47,8 @@ import {
   type UpdateMessage,
 } from "./pgoutput.ts";
 import type { SlotSetup } from "./slot.ts";
+import { Heartbeat, type HeartbeatSettings } from "./heartbeat.ts";
+import { type BeforeStreaming, type SnapshotSettings, snapshotStep } from "./snapshot.ts";
 import type { ReplicationStream } from "./stream.ts";
 import type { ValueOptions } from "./values.ts";
 
@@ -59,6 +61,10 @@ export interface SourceSettings {
   messages: boolean;
   values: ValueOptions;
   reconnect: BackoffOptions;
+  /** The initial snapshot (see snapshot.ts); none when left out. */
+  snapshot?: SnapshotSettings;
+  /** Heartbeats (see heartbeat.ts); none when left out. */
+  heartbeat?: HeartbeatSettings;
 }
 
 /** Shared parts of the pipeline a source feeds. */
@@ -166,6 +172,7 @@ export class Source {
   async #runSession(): Promise<void> {
     const { setup } = this.#settings;
     const backend = this.#openBackend(this.#settings);
+    let heartbeat: Heartbeat | null = null;
     try {
       const slot = await backend.prepare();
       if (slot.created) {
@@ -178,7 +185,8 @@ export class Source {
       if (this.#stopping) return;
       const session = new Session(this.#settings, this.#deps, backend);
       this.#session = session;
-      await session.start(slot.confirmedFlushLsn);
+      await session.start(slot.confirmedFlushLsn, snapshotStep(this.#settings, this.#deps, slot));
+      heartbeat = Heartbeat.start(this.#settings);
       this.#status = "streaming";
       this.#backoff.reset();
       log.info("Source {source} streaming slot {slot} from {lsn}", {
@@ -190,6 +198,7 @@ export class Source {
       if (error) throw error;
     } finally {
       this.#session = null;
+      await heartbeat?.stop();
       await backend.close();
     }
   }
@@ -231,6 +240,8 @@ class Session {
   #lookingUp = false;
   /** The relation whose primary key was just looked up: its Relation goes through as is. */
   #lookedUp: number | null = null;
+  /** Aborts the work before streaming (the snapshot) when the source stops. */
+  readonly #stopSignal = new AbortController();
   /** Set once the stream ended: late acks schedule no status update. */
   #ended = false;
 
@@ -246,7 +257,8 @@ class Session {
     return this.#stream!.closed;
   }
 
-  async start(confirmedLsn: Lsn): Promise<void> {
+  /** Starts streaming from `confirmedLsn`, after `beforeStreaming` (the snapshot) if given. */
+  async start(confirmedLsn: Lsn, beforeStreaming?: BeforeStreaming): Promise<void> {
     const { name } = this.#settings;
     this.checkpoint = new Checkpoint({
       initialLsn: confirmedLsn,
@@ -258,8 +270,10 @@ class Session {
       account: this.#deps.account,
       sink: this.#deps.sink,
       metrics: this.#deps.metrics,
+      database: this.#settings.connection.database,
     }, this.#deps.targets);
     this.#primaryKeys = await this.#backend.publishedPrimaryKeys();
+    await beforeStreaming?.(this.#router, this.checkpoint, this.#stopSignal.signal);
     this.#stream = await this.#backend.startReplication(confirmedLsn, {
       onXLogData: (walStart, _walEnd, payload) => this.#onXLogData(walStart, payload),
       onKeepalive: (walEnd, replyRequested) => this.#onKeepalive(walEnd, replyRequested),
@@ -278,6 +292,7 @@ class Session {
   }
 
   async close(graceMs: number): Promise<void> {
+    this.#stopSignal.abort(new Error(`Source ${this.#settings.name} is stopping`));
     const stream = this.#stream;
     if (stream === null) return;
     stream.pause();

@@ -1,0 +1,376 @@
+/**
+ * The initial snapshot (project issue 8): rows that exist when the slot is
+ * created arrive as `snapshot` events, joined without gap or overlap with the
+ * stream; `never` and `when_needed` behave as documented in
+ * src/source/snapshot.ts; a connector killed mid-snapshot snapshots again.
+ */
+import assert from "node:assert/strict";
+import type { Sql } from "postgres";
+import { parseLsn } from "../../src/lsn.ts";
+import {
+  confirmedFlushLsn,
+  connectorConfig,
+  ConnectorProcess,
+  currentWalLsn,
+  dropSlotAndPublication,
+  type ReadMessage,
+  readTopics,
+  testKafka,
+  testSql,
+  uniqueName,
+  waitFor,
+} from "./harness.ts";
+
+const integration = { sanitizeOps: false, sanitizeResources: false };
+const REPO_ROOT = new URL("../../", import.meta.url).pathname;
+const BIG_TABLE_ROWS = 100_000;
+/** Pause between the writer's transactions: steady writes, not a flood. */
+const WRITER_PAUSE_MS = 5;
+/** How long the writer goes on once streaming started, to cross the seam for sure. */
+const WRITES_AFTER_STREAMING_MS = 2_000;
+const SNAPSHOT_TIMEOUT_MS = 240_000;
+
+interface Fixture {
+  table: string;
+  slot: string;
+  publication: string;
+  topic: string;
+}
+
+function fixture(prefix: string): Fixture {
+  const table = uniqueName(prefix);
+  return { table, slot: `${table}_slot`, publication: `${table}_pub`, topic: `tests.${table}` };
+}
+
+/** A connector config for `fx` with `source` lines added to its source. */
+function configFor(fx: Fixture, source = "", extra = ""): string {
+  return connectorConfig({
+    slot: fx.slot,
+    publication: fx.publication,
+    tables: [`public.${fx.table}`],
+    source,
+    extra,
+    targets: `
+[[targets]]
+name = "rows"
+tables = ["public.${fx.table}"]
+topic = "tests.{table}"
+`,
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs SQL as the cluster's superuser (ALTER SYSTEM, CHECKPOINT), through stack.sh. */
+async function superuserSql(...statements: string[]): Promise<void> {
+  const args = [
+    `${REPO_ROOT}scripts/stack.sh`,
+    "psql",
+    "-d",
+    "app",
+    "-qAt",
+    "-v",
+    "ON_ERROR_STOP=1",
+  ];
+  for (const statement of statements) args.push("-c", statement);
+  const result = await new Deno.Command("bash", { args, stdout: "piped", stderr: "piped" })
+    .output();
+  if (!result.success) {
+    throw new Error(`psql failed: ${new TextDecoder().decode(result.stderr)}`);
+  }
+}
+
+/** The sum of the topic's partition end offsets: how many messages it holds. */
+async function topicSize(topic: string): Promise<number> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, { high }) => sum + Number(high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Waits until the slot confirmed everything written so far, then reads the whole topic. */
+async function readEverything(sql: Sql, fx: Fixture): Promise<ReadMessage[]> {
+  const end = await currentWalLsn(sql);
+  await waitFor("the slot to confirm every change", async () => {
+    const lsn = await confirmedFlushLsn(sql, fx.slot);
+    return lsn !== undefined && lsn >= end ? lsn : undefined;
+  }, SNAPSHOT_TIMEOUT_MS);
+  const size = await topicSize(fx.topic);
+  return await readTopics([fx.topic], (m) => m.length >= size, SNAPSHOT_TIMEOUT_MS);
+}
+
+/** Applies the messages in order, per key: the rows a consumer ends up with. */
+function fold(messages: readonly ReadMessage[]): Map<string, unknown> {
+  const rows = new Map<string, unknown>();
+  for (const message of messages) {
+    const value = JSON.parse(message.value!);
+    if (value.op === "delete") rows.delete(message.key!);
+    else rows.set(message.key!, value.after);
+  }
+  return rows;
+}
+
+async function tableRows(sql: Sql, table: string): Promise<Map<string, unknown>> {
+  const rows = await sql.unsafe<{ id: number; val: number; note: string }[]>(
+    `SELECT id, val, note FROM ${table}`,
+  );
+  return new Map(rows.map((row) => [JSON.stringify({ id: row.id }), { ...row }]));
+}
+
+/** Changes rows until `stop` resolves: updates, deletes and inserts of new ids. */
+async function write(sql: Sql, table: string, stop: Promise<void>): Promise<number> {
+  let stopped = false;
+  stop.then(() => stopped = true);
+  let nextId = BIG_TABLE_ROWS + 1;
+  let transactions = 0;
+  const randomId = () => 1 + Math.floor(Math.random() * BIG_TABLE_ROWS);
+  while (!stopped) {
+    await sql.begin(async (tx) => {
+      await tx.unsafe(`UPDATE ${table} SET val = val + 1 WHERE id = $1`, [randomId()]);
+      await tx.unsafe(`DELETE FROM ${table} WHERE id = $1`, [randomId()]);
+      await tx.unsafe(`INSERT INTO ${table} VALUES ($1, 0, 'written during the test')`, [
+        nextId++,
+      ]);
+    });
+    transactions++;
+    await sleep(WRITER_PAUSE_MS);
+  }
+  return transactions;
+}
+
+Deno.test(
+  "a snapshot of 100,000 rows taken during writes, joined with the stream, equals the table",
+  integration,
+  async () => {
+    const sql = testSql();
+    const fx = fixture("snap");
+    await sql.unsafe(`CREATE TABLE ${fx.table} (id int PRIMARY KEY, val int NOT NULL, note text)`);
+    await sql.unsafe(
+      `INSERT INTO ${fx.table} SELECT i, 0, 'row ' || i FROM generate_series(1, ${BIG_TABLE_ROWS}) i`,
+    );
+    const writerSql = testSql();
+    const stopWriting = Promise.withResolvers<void>();
+    const writer = write(writerSql, fx.table, stopWriting.promise);
+    const connector = ConnectorProcess.start(configFor(fx));
+    try {
+      const started = await connector.waitForLine(/Snapshot of source .* started/, 60_000);
+      await connector.waitForLine(/streaming slot/, SNAPSHOT_TIMEOUT_MS);
+      await sleep(WRITES_AFTER_STREAMING_MS);
+      stopWriting.resolve();
+      const transactions = await writer;
+      const expected = await tableRows(sql, fx.table);
+
+      const messages = await readEverything(sql, fx);
+      const consistentPoint = JSON.parse(started).properties.lsn as string;
+      const snapshot = messages.filter((m) => m.headers["pg2kafka.op"] === "snapshot");
+      const streamed = messages.filter((m) => m.headers["pg2kafka.op"] !== "snapshot");
+
+      // The seam: no row in both, none in neither.
+      assert.deepEqual(fold(messages), expected);
+      const snapshotKeys = new Set(snapshot.map((m) => m.key));
+      assert.equal(snapshotKeys.size, snapshot.length, "a row was snapshotted twice");
+      const insertedAgain = streamed.filter((m) =>
+        m.headers["pg2kafka.op"] === "insert" && snapshotKeys.has(m.key)
+      );
+      assert.deepEqual(insertedAgain, [], "rows both snapshotted and streamed as inserts");
+      assert.ok(snapshot.every((m) => m.headers["pg2kafka.lsn"] === consistentPoint));
+      assert.ok(
+        streamed.every((m) =>
+          parseLsn(m.headers["pg2kafka.commit_lsn"]) > parseLsn(consistentPoint)
+        ),
+        "a streamed change committed before the consistent point",
+      );
+      // Writes fell on both sides of the seam.
+      assert.ok(
+        snapshot.some((m) => JSON.parse(m.value!).after.note === "written during the test"),
+      );
+      assert.ok(streamed.length > 0 && transactions > 0);
+      assert.ok(snapshot.length > BIG_TABLE_ROWS / 2, `only ${snapshot.length} snapshot rows`);
+      await waitFor("the marker slot to be dropped", async () => {
+        const marker = await sql`SELECT 1 FROM pg_replication_slots
+                                 WHERE slot_name = ${`${fx.slot}_snapshot`}`;
+        return marker.length === 0 ? true : undefined;
+      });
+      assert.equal((await connector.stop("SIGTERM")).code, 0);
+    } finally {
+      stopWriting.resolve();
+      await writer.catch(() => {});
+      await connector.stop("SIGKILL");
+      await dropSlotAndPublication(sql, fx.slot, fx.publication);
+      await writerSql.end();
+      await sql.end();
+    }
+  },
+);
+
+/** Whether a replication slot of that name exists. */
+async function slotExists(sql: Sql, name: string): Promise<boolean> {
+  const rows = await sql`SELECT 1 FROM pg_replication_slots WHERE slot_name = ${name}`;
+  return rows.length > 0;
+}
+
+const CRASH_TABLE_ROWS = 30_000;
+/** Messages to see in Kafka before the kill: the snapshot is well under way. */
+const MESSAGES_BEFORE_KILL = 2_000;
+
+Deno.test(
+  "a connector killed mid-snapshot drops the unfinished slot and snapshots again",
+  integration,
+  async () => {
+    const sql = testSql();
+    const fx = fixture("snapkill");
+    await sql.unsafe(`CREATE TABLE ${fx.table} (id int PRIMARY KEY, val int NOT NULL, note text)`);
+    await sql.unsafe(
+      `INSERT INTO ${fx.table} SELECT i, 0, 'row ' || i FROM generate_series(1, ${CRASH_TABLE_ROWS}) i`,
+    );
+    const marker = `${fx.slot}_snapshot`;
+    const first = ConnectorProcess.start(configFor(fx));
+    let second: ConnectorProcess | null = null;
+    try {
+      await readTopics([fx.topic], (m) => m.length >= MESSAGES_BEFORE_KILL);
+      await first.stop("SIGKILL");
+      assert.ok(!first.lines.some((l) => /Snapshot of source .* complete/.test(l)), "too late");
+      assert.ok(await slotExists(sql, fx.slot), "the unfinished slot is gone");
+      assert.ok(await slotExists(sql, marker), "no marker of the unfinished snapshot");
+      // Written after the kill: the new slot's snapshot must carry it.
+      await sql.unsafe(`UPDATE ${fx.table} SET val = 1 WHERE id = 1`);
+
+      second = ConnectorProcess.start(configFor(fx));
+      await second.waitForLine(/did not finish; dropping the slot/);
+      await second.waitForLine(/streaming slot/, SNAPSHOT_TIMEOUT_MS);
+      const messages = await readEverything(sql, fx);
+      assert.deepEqual(fold(messages), await tableRows(sql, fx.table));
+      const snapshotRows = messages.filter((m) => m.headers["pg2kafka.op"] === "snapshot").length;
+      assert.ok(snapshotRows >= CRASH_TABLE_ROWS + MESSAGES_BEFORE_KILL, `${snapshotRows} rows`);
+      assert.equal(await slotExists(sql, marker), false, "the marker outlived the snapshot");
+      assert.equal((await second.stop("SIGTERM")).code, 0);
+    } finally {
+      await first.stop("SIGKILL");
+      await second?.stop("SIGKILL");
+      await dropSlotAndPublication(sql, fx.slot, fx.publication);
+      await sql`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                WHERE slot_name = ${marker}`;
+      await sql.end();
+    }
+  },
+);
+
+/** The op and id of each message, sorted by id then op (partitions interleave). */
+function opsAndIds(messages: readonly ReadMessage[]): [string, number][] {
+  const pairs = messages.map((m): [string, number] => [
+    m.headers["pg2kafka.op"],
+    JSON.parse(m.key!).id,
+  ]);
+  return pairs.sort(([opA, idA], [opB, idB]) => idA - idB || opA.localeCompare(opB));
+}
+
+Deno.test(
+  "snapshot = never streams only the changes made after the slot was created",
+  integration,
+  async () => {
+    const sql = testSql();
+    const fx = fixture("snapnever");
+    await sql.unsafe(`CREATE TABLE ${fx.table} (id int PRIMARY KEY, val int NOT NULL, note text)`);
+    await sql.unsafe(`INSERT INTO ${fx.table} SELECT i, 0, 'old' FROM generate_series(1, 10) i`);
+    const connector = ConnectorProcess.start(configFor(fx, `snapshot = "never"`));
+    try {
+      await connector.waitForLine(/streaming slot/);
+      await sql.unsafe(`INSERT INTO ${fx.table} VALUES (11, 0, 'new')`);
+      assert.deepEqual(opsAndIds(await readEverything(sql, fx)), [["insert", 11]]);
+      assert.ok(!connector.lines.some((line) => /Snapshot of source/.test(line)));
+      assert.equal(await slotExists(sql, `${fx.slot}_snapshot`), false);
+      assert.equal((await connector.stop("SIGTERM")).code, 0);
+    } finally {
+      await connector.stop("SIGKILL");
+      await dropSlotAndPublication(sql, fx.slot, fx.publication);
+      await sql.end();
+    }
+  },
+);
+
+/** `["snapshot", id]` for each id. */
+function snapshotted(ids: number[]): [string, number][] {
+  return ids.map((id) => ["snapshot", id]);
+}
+
+/** Makes every inactive slot that retains WAL lost: a tiny max_slot_wal_keep_size, new WAL, a checkpoint. */
+async function loseSlot(sql: Sql, slot: string): Promise<void> {
+  await superuserSql(`ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'`, "SELECT pg_reload_conf()");
+  await waitFor(`slot ${slot} to be lost`, async () => {
+    await superuserSql(
+      "CREATE TEMP TABLE wal_filler AS SELECT repeat('x', 100) FROM generate_series(1, 1000)",
+      "SELECT pg_switch_wal()",
+      "CHECKPOINT",
+    );
+    const [row] = await sql`SELECT wal_status FROM pg_replication_slots WHERE slot_name = ${slot}`;
+    return row?.wal_status === "lost" ? true : undefined;
+  });
+}
+
+async function restoreWalKeepSize(): Promise<void> {
+  await superuserSql("ALTER SYSTEM RESET max_slot_wal_keep_size", "SELECT pg_reload_conf()");
+}
+
+Deno.test(
+  "snapshot = when_needed snapshots a new slot, not a healthy one, and replaces a lost one",
+  integration,
+  async () => {
+    const sql = testSql();
+    const fx = fixture("snapneeded");
+    await sql.unsafe(`CREATE TABLE ${fx.table} (id int PRIMARY KEY, val int NOT NULL, note text)`);
+    await sql.unsafe(`INSERT INTO ${fx.table} SELECT i, 0, 'old' FROM generate_series(1, 5) i`);
+    const whenNeeded = configFor(fx, `snapshot = "when_needed"`);
+    const started: ConnectorProcess[] = [];
+    const start = (config: string) => {
+      const connector = ConnectorProcess.start(config);
+      started.push(connector);
+      return connector;
+    };
+    try {
+      // A new slot: the five rows arrive as a snapshot.
+      const first = start(whenNeeded);
+      await first.waitForLine(/streaming slot/);
+      assert.equal((await first.stop("SIGTERM")).code, 0);
+      await sql.unsafe(`INSERT INTO ${fx.table} VALUES (6, 0, 'while stopped')`);
+
+      // A healthy slot: no snapshot, the stream resumes.
+      const second = start(whenNeeded);
+      await second.waitForLine(/streaming slot/);
+      assert.deepEqual(
+        opsAndIds(await readEverything(sql, fx)),
+        [...snapshotted([1, 2, 3, 4, 5]), ["insert", 6]],
+      );
+      assert.ok(!second.lines.some((line) => /Snapshot of source/.test(line)));
+      assert.equal((await second.stop("SIGTERM")).code, 0);
+
+      // A lost slot: initial gives up on it, when_needed replaces it and snapshots again.
+      await loseSlot(sql, fx.slot);
+      await sql.unsafe(`INSERT INTO ${fx.table} VALUES (7, 0, 'while lost')`);
+      const initial = start(configFor(fx, `snapshot = "initial"`));
+      await initial.waitForLine(/is lost \(the WAL it needed was removed\)/);
+      assert.equal((await initial.stop("SIGTERM")).code, 0);
+      await restoreWalKeepSize();
+      const third = start(whenNeeded);
+      await third.waitForLine(/was lost; dropping it to snapshot again/);
+      await third.waitForLine(/streaming slot/);
+      // Both snapshots, and the insert streamed by the healthy slot.
+      assert.deepEqual(opsAndIds(await readEverything(sql, fx)), [
+        ...snapshotted([1, 1, 2, 2, 3, 3, 4, 4, 5, 5]),
+        ["insert", 6],
+        ...snapshotted([6, 7]),
+      ]);
+      assert.equal((await third.stop("SIGTERM")).code, 0);
+    } finally {
+      await restoreWalKeepSize();
+      for (const connector of started) await connector.stop("SIGKILL");
+      await dropSlotAndPublication(sql, fx.slot, fx.publication);
+      await sql.end();
+    }
+  },
+);
