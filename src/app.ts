@@ -167,10 +167,10 @@ export class Pipeline {
         const report = this.readiness();
         return { ok: report.ready, body: report };
       },
-      metrics: async () => ({
-        text: await this.metrics.render(),
-        contentType: this.metrics.contentType,
-      }),
+      metrics: async () => {
+        this.#refreshGauges();
+        return { text: await this.metrics.render(), contentType: this.metrics.contentType };
+      },
     };
     const { listen, token } = this.#config.http;
     this.#http = serveOps(listen, createOpsHandler(endpoints, { token }));
@@ -234,8 +234,14 @@ export class Pipeline {
     return text === null ? null : redact(text, this.#secrets);
   }
 
+  /** The periodic task: its tick is what /health checks. */
   #updateGauges(): void {
     this.#lastTickMs = Date.now();
+    this.#refreshGauges();
+  }
+
+  /** Sets the gauges read from live state (also before each scrape, so they are current). */
+  #refreshGauges(): void {
     this.metrics.inflightMessages.set(this.#budget.messages);
     this.metrics.inflightBytes.set(this.#budget.bytes);
     for (const source of this.sources) {
