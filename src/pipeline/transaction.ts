@@ -299,7 +299,10 @@ export class TransactionTarget {
   #decideHeld(parts: TransactionParts, summary: TransactionSummary | undefined): void {
     const held = this.#held;
     this.#held = [];
-    for (const json of held) {
+    for (let i = 0; i < held.length; i++) {
+      const json = held[i];
+      // Let each event go once it is in a part: the transaction is not held twice.
+      held[i] = "";
       const event = JSON.parse(json) as EncodedEvent;
       const { op, schema, table, before, after } = event;
       const verdict = this.#verdict(op, schema, table, before, after, summary);
