@@ -7,7 +7,12 @@
  */
 import type { CompiledFilter } from "../filter/mod.ts";
 import { resolveConfigPath } from "./checks.ts";
-import { NO_HEARTBEAT_TABLE, type ValidatedConfig } from "./schema.ts";
+import {
+  DEFAULT_CHANGE_TOPIC,
+  DEFAULT_TRANSACTION_TOPIC,
+  NO_HEARTBEAT_TABLE,
+  type ValidatedConfig,
+} from "./schema.ts";
 import { compileTableMatcher } from "./tables.ts";
 import { compileTopicTemplate } from "./topics.ts";
 import type { BackoffConfig, Config, KafkaConfig, SourceConfig, TargetConfig } from "./types.ts";
@@ -121,14 +126,16 @@ function resolveTarget(
   allSources: readonly string[],
   defaultMaxMessageBytes: number,
 ): TargetConfig {
+  const topic = target.topic ??
+    (target.mode === "transaction" ? DEFAULT_TRANSACTION_TOPIC : DEFAULT_CHANGE_TOPIC);
   return {
     name: target.name,
     sources: target.sources.length === 0 ? allSources : [...new Set(target.sources)],
     tables: target.tables,
     matchesTable: compileTableMatcher(target.tables),
     ops: new Set(target.ops),
-    topic: target.topic,
-    topicFor: compileTopicTemplate(target.topic),
+    topic,
+    topicFor: compileTopicTemplate(topic),
     keyColumns: target.key_columns,
     format: target.format,
     mode: target.mode,

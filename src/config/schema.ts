@@ -184,6 +184,11 @@ export const limitsSchema = z.strictObject({
 /** Placeholders that differ between the changes of one transaction. */
 const PER_CHANGE_PLACEHOLDER = /\{(?:schema|table|op)\}/;
 
+/** The topic of a change-mode target that names none. */
+export const DEFAULT_CHANGE_TOPIC = "pg2kafka.{schema}.{table}";
+/** The topic of a transaction-mode target that names none. */
+export const DEFAULT_TRANSACTION_TOPIC = "pg2kafka.{source}.transactions";
+
 const tablePattern = tableLeaf(
   `a table pattern such as "public.orders" or "sales.*"`,
   readTablePattern,
@@ -195,7 +200,8 @@ export const targetSchema = z.strictObject({
   sources: z.array(z.string()).prefault([]),
   tables: z.array(tablePattern).min(1),
   ops: z.array(z.enum(CHANGE_OPS as [ChangeOp, ...ChangeOp[]])).min(1).prefault([...CHANGE_OPS]),
-  topic: topicTemplate().prefault("pg2kafka.{schema}.{table}"),
+  // Optional: the default depends on the mode (see DEFAULT_CHANGE_TOPIC).
+  topic: topicTemplate().optional(),
   key_columns: z.array(nonEmptyString()).prefault([]),
   format: z.enum(["json", "debezium"]).prefault("json"),
   mode: z.enum(["change", "transaction"]).prefault("change"),
@@ -214,7 +220,7 @@ export const targetSchema = z.strictObject({
       `single-row deletes), found true`;
     context.issues.push(refinementIssue(["tombstones"], message));
   }
-  const perChange = PER_CHANGE_PLACEHOLDER.exec(target.topic);
+  const perChange = PER_CHANGE_PLACEHOLDER.exec(target.topic ?? "");
   if (perChange !== null) {
     // Names the placeholder only: the template may come from a secret variable.
     const message = `expected a topic without {schema}, {table} or {op} because mode is ` +

@@ -425,3 +425,16 @@ Deno.test("an event JSON cannot hold goes to the dead-letter topic without a val
     [["unencodable", '{"id":2}', null]],
   );
 });
+
+Deno.test("a transaction target without a topic writes to pg2kafka.<source>.transactions", () => {
+  const [target] = targetsOf(`
+[[targets]]
+name = "tx"
+tables = ["public.*"]
+mode = "transaction"
+`);
+  assert.equal(target.topic, "pg2kafka.{source}.transactions");
+  assert.equal(target.topicFor("main", "", "", "insert"), "pg2kafka.main.transactions");
+  const [change] = targetsOf(`[[targets]]\nname = "rows"\ntables = ["public.*"]`);
+  assert.equal(change.topic, "pg2kafka.{schema}.{table}");
+});
