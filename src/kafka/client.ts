@@ -51,6 +51,13 @@ const EXPECTED_WARNINGS = new Set([
 ]);
 
 /**
+ * kafkajs logs every failed connection attempt, several a second while a
+ * broker is down. The sink and the Kafka probe already report the outage
+ * once per retry with its context, so these go to debug.
+ */
+const CONNECTION_NOISE = /^(Connection error|Failed to connect to seed broker|Connection timeout)/;
+
+/**
  * kafkajs 2.2.4 schedules a timer with a negative delay when it is not
  * throttled (`throttledUntil` starts at -1); Node treats it as 1 ms and
  * warns each time. Other process warnings go to the log.
@@ -81,7 +88,9 @@ export function createKafka(config: KafkaConfig, retry?: RetryOptions): Kafka {
     logLevel: logLevel.WARN,
     logCreator: () => ({ level, log: entry }) => {
       const { message, ...context } = entry;
-      const target = EXPECTED_WARNINGS.has(message) ? "debug" : LEVELS[level];
+      const target = EXPECTED_WARNINGS.has(message) || CONNECTION_NOISE.test(message)
+        ? "debug"
+        : LEVELS[level];
       log[target]("{message}", { message, ...context });
     },
   });
