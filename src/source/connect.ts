@@ -101,6 +101,41 @@ export function describeConnectionError(error: unknown, settings: ConnectionSett
   );
 }
 
+/** Driver and socket codes of a connection that went away. */
+const CONNECTION_LOST_CODES = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+]);
+/** SQLSTATE class 57: operator intervention (shutdown, terminated backend). */
+const OPERATOR_INTERVENTION = "57";
+
+/**
+ * Rewords the error that ended a replication stream when the connection
+ * went away (server restart, terminated walsender, network drop), naming
+ * the server; any other error is returned as is.
+ *
+ * @example
+ * ```ts
+ * describeStreamError(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }), settings)
+ *   .message; // "Replication connection to db:5432 lost (ECONNRESET): read ECONNRESET"
+ * ```
+ */
+export function describeStreamError(error: Error, settings: ConnectionSettings): Error {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string") return error;
+  const lost = CONNECTION_LOST_CODES.has(code) ||
+    (error.name === "PostgresError" && code.startsWith(OPERATOR_INTERVENTION));
+  if (!lost) return error;
+  return new ConnectionError(
+    `Replication connection to ${settings.host}:${settings.port} lost (${code}): ${error.message}`,
+    { cause: error },
+  );
+}
+
 /** Opens a pool of one ordinary connection (checks, set-up, slot queries). */
 export function openQueryConnection(settings: ConnectionSettings): Sql {
   return postgres(baseOptions(settings));

@@ -35,7 +35,7 @@ import type { InflightAccount } from "../pipeline/inflight.ts";
 import { Router, type RouteTarget } from "../pipeline/router.ts";
 import { type BackendFactory, postgresBackend, type SessionBackend } from "./backend.ts";
 import { ChangeDecoder } from "./changes.ts";
-import type { ConnectionSettings } from "./connect.ts";
+import { type ConnectionSettings, describeStreamError } from "./connect.ts";
 import { ValueConversionError } from "./errors.ts";
 import { needsPrimaryKey, type PrimaryKeys, primaryKeyUnknown } from "./keys.ts";
 import {
@@ -135,15 +135,20 @@ export class Source {
       try {
         await this.#runSession();
         if (this.#stopping) break;
-        this.#lastError = "the server ended the replication stream";
+        const { host, port } = this.#settings.connection;
+        this.#lastError = `Replication connection to ${host}:${port} closed by the server`;
       } catch (error) {
         if (this.#stopping) break;
         this.#lastError = error instanceof Error ? error.message : String(error);
       }
+      const lostStream = this.#status === "streaming";
       this.#status = "reconnecting";
       this.#deps.metrics.reconnects.labels(this.name).inc();
       const delayMs = this.#backoff.next();
-      log.error("Source {source} lost its stream, reconnecting in {delayMs} ms: {error}", {
+      const message = lostStream
+        ? "Source {source} lost its stream, reconnecting in {delayMs} ms: {error}"
+        : "Source {source} could not start streaming, retrying in {delayMs} ms: {error}";
+      log.error(message, {
         source: this.name,
         slot: this.#settings.setup.slot,
         attempt: this.#backoff.attempts,
@@ -254,7 +259,8 @@ class Session {
 
   /** Resolves when the stream ends, with the error that ended it. */
   get closed(): Promise<Error | null> {
-    return this.#stream!.closed;
+    const connection = this.#settings.connection;
+    return this.#stream!.closed.then((error) => error && describeStreamError(error, connection));
   }
 
   /** Starts streaming from `confirmedLsn`, after `beforeStreaming` (the snapshot) if given. */

@@ -1,0 +1,137 @@
+/**
+ * Start-up checks of a source against a scripted server: the answers a real
+ * server gives for settings the local stack cannot take on (wal_level below
+ * logical needs a restart that every logical slot on the cluster refuses,
+ * slots of another plugin or database, lost slots), each failing with the
+ * message an operator acts on, and names always quoted.
+ */
+import assert from "node:assert/strict";
+import type { Sql } from "postgres";
+import {
+  preparePublication,
+  prepareSlot,
+  type SlotSetup,
+  SourceSetupError,
+} from "../../src/source/slot.ts";
+
+/** One scripted answer: the rows for the first query whose text matches. */
+type Script = readonly (readonly [RegExp, readonly Record<string, unknown>[]])[];
+
+/** A postgres.js stand-in that answers queries from a script and records every statement. */
+function scriptedSql(script: Script): { sql: Sql; statements: string[] } {
+  const statements: string[] = [];
+  const answer = (text: string) => {
+    statements.push(text.replace(/\s+/g, " ").trim());
+    const match = script.find(([pattern]) => pattern.test(text));
+    return Promise.resolve(match ? [...match[1]] : []);
+  };
+  const sql = (strings: TemplateStringsArray, ...values: unknown[]) =>
+    answer(
+      strings.reduce((text, part, i) => text + (i > 0 ? `$${i}` : "") + part, "") +
+        (values.length > 0 ? ` -- ${JSON.stringify(values)}` : ""),
+    );
+  const unsafe = (text: string) => Object.assign(answer(text), { simple: () => answer(text) });
+  return { sql: Object.assign(sql, { unsafe }) as unknown as Sql, statements };
+}
+
+const SETUP: SlotSetup = {
+  slot: "orders_slot",
+  createSlot: true,
+  publication: 'orders "pub"',
+  createPublication: true,
+  alterPublication: true,
+  tables: [{ schema: "public", table: "orders" }],
+};
+
+const HEALTHY: Script = [
+  [/SHOW wal_level/, [{ wal_level: "logical" }]],
+  [/FROM pg_roles/, [{ name: "pg2kafka", allowed: true }]],
+  [/FROM pg_class/, [{ schema: "public", table: "orders" }]],
+];
+
+async function setupError(work: Promise<unknown>): Promise<string> {
+  const error = await work.then(() => null, (error) => error);
+  assert.ok(error instanceof SourceSetupError, `expected a SourceSetupError, got ${error}`);
+  return error.message;
+}
+
+Deno.test("preparePublication() refuses a server whose wal_level is not logical", async () => {
+  const { sql, statements } = scriptedSql([[/SHOW wal_level/, [{ wal_level: "replica" }]]]);
+  assert.equal(
+    await setupError(preparePublication(sql, SETUP)),
+    'wal_level is "replica", but logical replication needs "logical": ' +
+      "set wal_level = logical in postgresql.conf and restart PostgreSQL",
+  );
+  assert.deepEqual(statements, ["SHOW wal_level"], "nothing is created on such a server");
+});
+
+Deno.test("preparePublication() creates a missing publication with its name quoted", async () => {
+  const { sql, statements } = scriptedSql(HEALTHY);
+  await preparePublication(sql, SETUP);
+  assert.equal(
+    statements.at(-1),
+    'CREATE PUBLICATION "orders ""pub""" FOR TABLE "public"."orders"',
+  );
+});
+
+interface SlotRow {
+  plugin: string;
+  database: string;
+  active_pid: number | null;
+  confirmed_flush_lsn: string;
+  wal_status: string;
+  here: boolean;
+}
+
+const SLOT_ROW: SlotRow = {
+  plugin: "pgoutput",
+  database: "app",
+  active_pid: null,
+  confirmed_flush_lsn: "0/16B3748",
+  wal_status: "reserved",
+  here: true,
+};
+
+function slotSql(row: Partial<SlotRow>): Sql {
+  return scriptedSql([[/FROM pg_replication_slots/, [{ ...SLOT_ROW, ...row }]]]).sql;
+}
+
+Deno.test("prepareSlot() refuses slots another plugin, database or process owns, or that are lost", async () => {
+  const { sql: replication } = scriptedSql([]);
+  const cases: [Partial<SlotRow>, string][] = [
+    [{ plugin: "wal2json" }, 'Replication slot "orders_slot" uses plugin "wal2json", not pgoutput'],
+    [
+      { here: false, database: "other" },
+      'Replication slot "orders_slot" belongs to database "other"',
+    ],
+    [
+      { wal_status: "lost" },
+      'Replication slot "orders_slot" is lost (the WAL it needed was removed): ' +
+      "drop it and start again with a snapshot",
+    ],
+    [
+      { active_pid: 4242 },
+      'Replication slot "orders_slot" is active in another process (PID 4242): ' +
+      "stop it or use another slot",
+    ],
+  ];
+  for (const [row, message] of cases) {
+    assert.equal(await setupError(prepareSlot(slotSql(row), replication, SETUP)), message);
+  }
+});
+
+Deno.test("prepareSlot() resumes an existing slot from its confirmed flush LSN", async () => {
+  const { sql: replication, statements } = scriptedSql([]);
+  const state = await prepareSlot(slotSql({}), replication, SETUP);
+  assert.deepEqual(state, { created: false, confirmedFlushLsn: 0x16B3748n });
+  assert.deepEqual(statements, [], "no slot is created");
+});
+
+Deno.test("prepareSlot() refuses to create a missing slot when create_slot is false", async () => {
+  const { sql } = scriptedSql([]);
+  const { sql: replication } = scriptedSql([]);
+  assert.equal(
+    await setupError(prepareSlot(sql, replication, { ...SETUP, createSlot: false })),
+    'Replication slot "orders_slot" does not exist: create it or set create_slot = true',
+  );
+});
