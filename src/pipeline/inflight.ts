@@ -11,10 +11,12 @@
  * most the last message each account admitted.
  *
  * Fairness: an account is *active* while it has messages in flight or is
- * waiting for room. Each active account is guaranteed `cap / active accounts`
- * (its share) in both dimensions. Below its share, an account is full only
- * when the whole budget is. Above its share, it may borrow free room only
- * beyond the unused shares of the other active accounts. So a source alone
+ * waiting for room (from a wait until its next acquire, or until its idle
+ * source gives the share up with {@linkcode InflightAccount.relinquish}).
+ * Each active account is guaranteed `cap / active accounts` (its share) in
+ * both dimensions. Below its share, an account is full only when the whole
+ * budget is. Above its share, it may borrow free room only beyond the unused
+ * shares of the other active accounts. So a source alone
  * uses the whole cap, and a source whose backlog filled the budget cannot
  * starve another: once the other one waits, the borrower is held back and
  * the room freed by its acks goes to the waiting source, up to its share.
@@ -214,6 +216,19 @@ export class InflightAccount {
     this.#bytes -= bytes;
     this.#pool.messages--;
     this.#pool.bytes -= bytes;
+    if (this.#pool.waiting > 0) this.#wakeAccountsWithRoom();
+  }
+
+  /**
+   * Gives up the share this account kept since its last wait, now that its
+   * source has read everything there was (its stream went idle). Without this
+   * an account whose last change made it wait would stay active after its
+   * messages were acked, and hold the other sources to their shares for as
+   * long as it stays quiet. Does nothing while a wait is pending.
+   */
+  relinquish(): void {
+    if (!this.#wanting || this.#room !== undefined) return;
+    this.#wanting = false;
     if (this.#pool.waiting > 0) this.#wakeAccountsWithRoom();
   }
 

@@ -430,7 +430,12 @@ class Session {
 
   #onKeepalive(walEnd: Lsn, replyRequested: boolean): void {
     // Held frames are received but not yet in the checkpoint: nothing is idle then.
-    if (!this.#lookingUp) this.checkpoint.idle(walEnd);
+    if (!this.#lookingUp) {
+      this.checkpoint.idle(walEnd);
+      // The walsender caught up: a share of the budget kept since the last
+      // wait for room would only hold the other sources back.
+      this.#deps.account.relinquish();
+    }
     if (replyRequested) this.#sendStatus();
   }
 

@@ -194,6 +194,41 @@ Deno.test("InflightBudget frees the share of a source that waited, then drained"
   assert.equal(busy.messages, 10);
 });
 
+Deno.test("InflightBudget frees the share of a source that waited after its last change once it relinquishes", async () => {
+  const budget = new InflightBudget({ maxMessages: 10, maxBytes: 1_000 * KIB });
+  const busy = budget.account("busy");
+  const brief = budget.account("brief");
+  fill(busy, 1);
+  // The brief source's only change is admitted, then it finds the budget full.
+  brief.acquire(1);
+  const room = brief.waitForRoom();
+  busy.release(1);
+  busy.release(1);
+  assert.equal(await hasResolved(room), true);
+  brief.release(1);
+  assert.equal(brief.active, true, "woken, it keeps its share until it acquires or relinquishes");
+  while (busy.messages > 0) busy.release(1);
+  assert.equal(fill(busy, 1), 5, "held to its share while the brief source looks active");
+  const wait = busy.waitForRoom();
+  brief.relinquish();
+  assert.equal(brief.active, false);
+  assert.equal(await hasResolved(wait), true, "the busy source is woken at once");
+  assert.equal(fill(busy, 1), 5, "and may take the whole cap again");
+  assert.equal(busy.messages, 10);
+});
+
+Deno.test("InflightAccount.relinquish() keeps the share of a source still waiting", async () => {
+  const budget = new InflightBudget({ maxMessages: 4, maxBytes: 1_000 * KIB });
+  const busy = budget.account("busy");
+  const waiting = budget.account("waiting");
+  fill(busy, 1);
+  const room = waiting.waitForRoom();
+  waiting.relinquish();
+  assert.equal(waiting.active, true);
+  busy.release(1);
+  assert.equal(await hasResolved(room), true);
+});
+
 Deno.test("InflightBudget wakes a waiting source when another source releases", async () => {
   const budget = new InflightBudget({ maxMessages: 4, maxBytes: 1_000 * KIB });
   const first = budget.account("first");
