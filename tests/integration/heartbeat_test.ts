@@ -47,6 +47,9 @@ const SETTLED_BOUND_BYTES = 16 * MIB;
 /** Two running-transactions periods and then some. */
 const SETTLE_TIMEOUT_MS = 45_000;
 
+/** Heartbeat intervals to let pass while a heartbeat keeps failing. */
+const HEARTBEATS_TO_WAIT = 5;
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -168,6 +171,52 @@ topic = "tests.{table}"
     } finally {
       await connector.stop("SIGKILL");
       await dropSlotAndPublication(sql, slot, publication);
+      await sql.end();
+    }
+  },
+);
+
+Deno.test(
+  "a failing heartbeat is logged once and heartbeats resume when the table appears",
+  integration,
+  async () => {
+    const sql = testSql();
+    const table = uniqueName("hbfail");
+    const heartbeatTable = `${table}_heartbeat`;
+    const slot = `${table}_slot`;
+    const publication = `${table}_pub`;
+    await sql.unsafe(`CREATE TABLE ${table} (id int PRIMARY KEY)`);
+    const connector = ConnectorProcess.start(connectorConfig({
+      slot,
+      publication,
+      tables: [`public.${table}`],
+      source: `heartbeat_interval = "200ms"\nheartbeat_table = "public.${heartbeatTable}"`,
+      targets: `
+[[targets]]
+name = "rows"
+tables = ["public.${table}"]
+topic = "tests.{table}"
+`,
+    }));
+    try {
+      await connector.waitForLine(/Heartbeat of source .* failed: .*does not exist/);
+      await sleep(HEARTBEATS_TO_WAIT * 200);
+      const failures = connector.lines.filter((line) => /Heartbeat of source .* failed/.test(line));
+      assert.equal(failures.length, 1, "a failure logged at every interval");
+      await sql.unsafe(
+        `CREATE TABLE ${heartbeatTable} (source text PRIMARY KEY, ts timestamptz NOT NULL)`,
+      );
+      await connector.waitForLine(/Heartbeats of source .* work again/);
+      const rows = await waitFor("a heartbeat row", async () => {
+        const found = await sql.unsafe(`SELECT source FROM ${heartbeatTable}`);
+        return found.length > 0 ? found : undefined;
+      });
+      assert.deepEqual(rows.map((row) => row.source), ["main"]);
+      assert.equal((await connector.stop("SIGTERM")).code, 0);
+    } finally {
+      await connector.stop("SIGKILL");
+      await dropSlotAndPublication(sql, slot, publication);
+      await sql.unsafe(`DROP TABLE IF EXISTS ${heartbeatTable}`);
       await sql.end();
     }
   },

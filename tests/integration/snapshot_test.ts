@@ -7,6 +7,11 @@
 import assert from "node:assert/strict";
 import type { Sql } from "postgres";
 import { parseLsn } from "../../src/lsn.ts";
+import { Metrics } from "../../src/ops/metrics.ts";
+import { Checkpoint } from "../../src/pipeline/checkpoint.ts";
+import { InflightBudget } from "../../src/pipeline/inflight.ts";
+import type { Router } from "../../src/pipeline/router.ts";
+import { runSnapshot, SnapshotError, type SnapshotRun } from "../../src/source/snapshot.ts";
 import {
   confirmedFlushLsn,
   connectorConfig,
@@ -15,6 +20,7 @@ import {
   dropSlotAndPublication,
   type ReadMessage,
   readTopics,
+  STACK,
   testKafka,
   testSql,
   uniqueName,
@@ -372,5 +378,79 @@ Deno.test(
       await dropSlotAndPublication(sql, fx.slot, fx.publication);
       await sql.end();
     }
+  },
+);
+
+Deno.test(
+  "a start refuses to redo a snapshot whose slot another process is streaming",
+  integration,
+  async () => {
+    const sql = testSql();
+    const fx = fixture("snapbusy");
+    await sql.unsafe(`CREATE TABLE ${fx.table} (id int PRIMARY KEY, val int NOT NULL, note text)`);
+    const marker = `${fx.slot}_snapshot`;
+    const first = ConnectorProcess.start(configFor(fx));
+    let second: ConnectorProcess | null = null;
+    try {
+      await first.waitForLine(/streaming slot/);
+      // As if an unfinished snapshot had left its marker behind.
+      await sql`SELECT pg_create_physical_replication_slot(${marker})`;
+      second = ConnectorProcess.start(configFor(fx));
+      const line = await second.waitForLine(/could not start streaming/);
+      assert.match(
+        line,
+        /is active in another process \(PID \d+\) while its snapshot is unfinished/,
+      );
+      assert.ok(await slotExists(sql, fx.slot), "the streaming slot was dropped");
+      assert.equal((await second.stop("SIGTERM")).code, 0);
+      assert.equal((await first.stop("SIGTERM")).code, 0);
+    } finally {
+      await first.stop("SIGKILL");
+      await second?.stop("SIGKILL");
+      await dropSlotAndPublication(sql, fx.slot, fx.publication);
+      await sql`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                WHERE slot_name = ${marker}`;
+      await sql.end();
+    }
+  },
+);
+
+Deno.test(
+  "runSnapshot() names the snapshot and the slot when the snapshot cannot be imported",
+  integration,
+  async () => {
+    const checkpoint = new Checkpoint();
+    const run: SnapshotRun = {
+      source: "main",
+      connection: {
+        host: STACK.pgHost,
+        port: STACK.pgPort,
+        database: STACK.pgDatabase,
+        user: STACK.pgUser,
+        password: STACK.pgPassword,
+        sslmode: "disable",
+        connectTimeoutMs: 10_000,
+      },
+      slot: "gone_slot",
+      publication: "gone_pub",
+      snapshotName: "00000003-0000001B-1",
+      consistentPoint: 0x1000n,
+      fetchRows: 10,
+      values: {},
+      router: {} as Router,
+      checkpoint,
+      account: new InflightBudget({ maxMessages: 10, maxBytes: 1024 }).account("main"),
+      metrics: new Metrics(),
+      signal: new AbortController().signal,
+    };
+    await assert.rejects(() => runSnapshot(run), (error: unknown) => {
+      assert.ok(error instanceof SnapshotError, String(error));
+      assert.match(
+        error.message,
+        /^Snapshot "00000003-0000001B-1" of slot "gone_slot" cannot be imported: .*snapshot/,
+      );
+      return true;
+    });
+    assert.equal(checkpoint.pendingTransactions, 0, "the failed snapshot began a transaction");
   },
 );

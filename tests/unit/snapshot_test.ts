@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/mod.ts";
+import { snapshotMarkerName } from "../../src/source/snapshot.ts";
 
 /** A config with one source carrying `source` (TOML lines). */
 function configWith(source: string): string {
@@ -55,4 +56,20 @@ heartbeat_table = "1bad.table"`),
       ].join("\n"),
     },
   );
+});
+
+Deno.test("snapshotMarkerName() suffixes the slot name when it fits in 63 characters", () => {
+  assert.equal(snapshotMarkerName("orders"), "orders_snapshot");
+  const longest = "s".repeat(63 - "_snapshot".length);
+  assert.equal(snapshotMarkerName(longest), `${longest}_snapshot`);
+});
+
+Deno.test("snapshotMarkerName() keeps long slot names apart within 63 characters", () => {
+  const a = `${"a".repeat(60)}_one`;
+  const b = `${"a".repeat(60)}_two`;
+  const [markerA, markerB] = [snapshotMarkerName(a), snapshotMarkerName(b)];
+  assert.ok(markerA.length <= 63 && markerB.length <= 63, `${markerA} / ${markerB}`);
+  assert.notEqual(markerA, markerB);
+  assert.match(markerA, /^a+_[0-9a-f]{8}_snapshot$/);
+  assert.equal(snapshotMarkerName(a), markerA, "not stable across calls");
 });
