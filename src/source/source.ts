@@ -89,6 +89,8 @@ export class Source {
   #status: SourceStatus = "starting";
   #lastError: string | null = null;
   #session: Session | null = null;
+  /** The flush LSN the last session reached, reported while reconnecting. */
+  #lastFlushLsn: Lsn = 0n;
   #stopping = false;
   #wakeUp: (() => void) | null = null;
 
@@ -124,9 +126,12 @@ export class Source {
     return this.#status === "streaming" ? null : this.#lastError;
   }
 
-  /** The flush LSN last computed for the current session. */
+  /**
+   * The flush LSN of the current session, or where the last one stopped while
+   * the source reconnects (0 before any session streamed).
+   */
   get flushLsn(): Lsn {
-    return this.#session?.checkpoint.flushLsn ?? 0n;
+    return this.#session?.checkpoint.flushLsn ?? this.#lastFlushLsn;
   }
 
   /** Runs sessions until {@linkcode stop}, reconnecting with backoff. */
@@ -202,6 +207,7 @@ export class Source {
       const error = await session.closed;
       if (error) throw error;
     } finally {
+      if (this.#session !== null) this.#lastFlushLsn = this.#session.checkpoint.flushLsn;
       this.#session = null;
       await heartbeat?.stop();
       await backend.close();
