@@ -101,6 +101,8 @@ const ACK_POLL_MS = 100;
 /** `server_version_num` from which pg_publication_tables has column lists and row filters. */
 const PG15 = 150_000;
 const XID_MODULUS = 2n ** 32n;
+/** Seconds postgres.js may take to close the snapshot's connection. */
+const CLOSE_TIMEOUT_S = 1;
 const MICROS_PER_MS = 1000n;
 
 /**
@@ -192,19 +194,17 @@ async function dropUnfinishedSnapshot(sql: Sql, slot: string): Promise<void> {
   const marker = snapshotMarkerName(slot);
   if (await findSlot(sql, marker) === undefined) return;
   const unfinished = await findSlot(sql, slot);
+  if (unfinished !== undefined && unfinished.active_pid !== null) {
+    throw new SnapshotError(
+      `Replication slot "${slot}" is active in another process (PID ${unfinished.active_pid}) ` +
+        `while its snapshot is unfinished: stop that process`,
+    );
+  }
   log.warn(
     "The snapshot of slot {slot} did not finish; dropping the slot to snapshot again",
     { slot, marker },
   );
-  if (unfinished !== undefined) {
-    if (unfinished.active_pid !== null) {
-      throw new SnapshotError(
-        `Replication slot "${slot}" is active in another process (PID ${unfinished.active_pid}) ` +
-          `while its snapshot is unfinished: stop that process`,
-      );
-    }
-    await dropSlot(sql, slot);
-  }
+  if (unfinished !== undefined) await dropSlot(sql, slot);
   await dropSlot(sql, marker);
 }
 
@@ -326,11 +326,7 @@ export async function runSnapshot(run: SnapshotRun): Promise<void> {
     );
     log.info(
       "Snapshot of source {source} read {rows} row(s) of {tables} table(s); waiting for Kafka",
-      {
-        source: run.source,
-        rows,
-        tables,
-      },
+      { source: run.source, rows, tables },
     );
     await waitForAcks(tx, run.signal);
     await dropSlot(sql, snapshotMarkerName(run.slot));
@@ -341,8 +337,16 @@ export async function runSnapshot(run: SnapshotRun): Promise<void> {
       ms: Date.now() - started,
       lsn: formatLsn(run.consistentPoint),
     });
+  } catch (error) {
+    if (run.signal.aborted) {
+      log.info("Snapshot of source {source} stopped unfinished; the next start takes it again", {
+        source: run.source,
+        slot: run.slot,
+      });
+    }
+    throw error;
   } finally {
-    await sql.end({ timeout: 1 }).catch(() => {});
+    await sql.end({ timeout: CLOSE_TIMEOUT_S }).catch(() => {});
   }
 }
 

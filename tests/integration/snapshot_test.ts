@@ -267,6 +267,39 @@ Deno.test(
   },
 );
 
+/** How long a shutdown during a snapshot may take: no drain of a whole table. */
+const SHUTDOWN_LIMIT_MS = 10_000;
+
+Deno.test(
+  "SIGTERM during a snapshot exits 0 at once and leaves the snapshot to be redone",
+  integration,
+  async () => {
+    const sql = testSql();
+    const fx = fixture("snapterm");
+    await sql.unsafe(`CREATE TABLE ${fx.table} (id int PRIMARY KEY, val int NOT NULL, note text)`);
+    await sql.unsafe(
+      `INSERT INTO ${fx.table} SELECT i, 0, 'row ' || i FROM generate_series(1, ${CRASH_TABLE_ROWS}) i`,
+    );
+    const marker = `${fx.slot}_snapshot`;
+    const connector = ConnectorProcess.start(configFor(fx));
+    try {
+      await readTopics([fx.topic], (m) => m.length >= MESSAGES_BEFORE_KILL);
+      const stopping = Date.now();
+      assert.equal((await connector.stop("SIGTERM")).code, 0);
+      assert.ok(Date.now() - stopping < SHUTDOWN_LIMIT_MS, "the shutdown waited for the snapshot");
+      assert.ok(!connector.lines.some((l) => /Snapshot of source .* complete/.test(l)), "too late");
+      assert.ok(await slotExists(sql, marker), "no marker left for the next start");
+      assert.ok(connector.lines.some((l) => /stopped unfinished; the next start takes it/.test(l)));
+    } finally {
+      await connector.stop("SIGKILL");
+      await dropSlotAndPublication(sql, fx.slot, fx.publication);
+      await sql`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                WHERE slot_name = ${marker}`;
+      await sql.end();
+    }
+  },
+);
+
 /** The op and id of each message, sorted by id then op (partitions interleave). */
 function opsAndIds(messages: readonly ReadMessage[]): [string, number][] {
   const pairs = messages.map((m): [string, number] => [
