@@ -398,6 +398,7 @@ class Session {
     this.#lookingUp = true;
     this.#stream?.pause();
     this.#backend.primaryKeys([relationId]).then((keys) => {
+      if (this.#ended) return; // the next session starts over from the slot
       for (const [id, columns] of keys) this.#primaryKeys.set(id, columns);
       this.#lookingUp = false;
       this.#lookedUp = relationId;
