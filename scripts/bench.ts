@@ -18,6 +18,10 @@ import { benchSql, serverMajorVersion, serverVersion } from "./bench/postgres.ts
 import { summarizeProfile } from "./bench/profile.ts";
 import { type BenchReport, loadAverage, machineInfo, renderReport } from "./bench/report.ts";
 import {
+  type BacklogRun,
+  type LatencyRun,
+  type LiveRun,
+  type RecvlogicalBaseline,
   runBacklog,
   type RunContext,
   runHuge,
@@ -26,7 +30,7 @@ import {
   runProfiled,
 } from "./bench/runs.ts";
 import { ensureStack } from "./bench/stack.ts";
-import { ratio } from "./bench/stats.ts";
+import { median, medianBy, ratio } from "./bench/stats.ts";
 
 const EXIT_USAGE = 2;
 const PROFILE_TOP = 25;
@@ -34,25 +38,92 @@ const REPO_ROOT = new URL("../", import.meta.url).pathname;
 
 const progress = (line: string) => console.error(`bench: ${line}`);
 
-async function runStackParts(report: BenchReport, context: RunContext): Promise<void> {
-  const { only } = context.options;
-  const has = (part: string) => (only as readonly string[]).includes(part);
+/** What one repetition of the stack runs measured. */
+interface Repetition {
+  recvlogical: RecvlogicalBaseline | null;
+  backlog: BacklogRun | null;
+  live: LiveRun | null;
+  latency: LatencyRun | null;
+  huge: BacklogRun | null;
+}
+
+async function runRepetition(context: RunContext): Promise<Repetition> {
+  const has = (part: string) => (context.options.only as readonly string[]).includes(part);
+  const repetition: Repetition = {
+    recvlogical: null,
+    backlog: null,
+    live: null,
+    latency: null,
+    huge: null,
+  };
   if (has("backlog") || has("recvlogical")) {
     const session = await runBacklog(context, {
       connector: has("backlog"),
       recvlogical: has("recvlogical"),
     }, progress);
-    report.backlog = session.backlog;
-    report.recvlogical = session.recvlogical;
-    const baseline = session.recvlogical?.changesPerSecond;
-    if (session.backlog) {
-      report.backlogToRecvlogical = ratio(session.backlog.changesPerSecond, baseline);
-      report.streamingToRecvlogical = ratio(session.backlog.streamingChangesPerSecond, baseline);
-    }
+    repetition.backlog = session.backlog;
+    repetition.recvlogical = session.recvlogical;
   }
-  if (has("live")) report.live = await runLive(context, progress);
-  if (has("latency")) report.latency = await runLatency(context, progress);
-  if (has("huge")) report.huge = await runHuge(context, progress);
+  if (has("live")) repetition.live = await runLive(context, progress);
+  if (has("latency")) repetition.latency = await runLatency(context, progress);
+  if (has("huge")) repetition.huge = await runHuge(context, progress);
+  return repetition;
+}
+
+function present<T>(values: readonly (T | null)[]): T[] {
+  return values.filter((value): value is T => value !== null);
+}
+
+/** The median run of each part, and the median of the per-repetition ratios. */
+function aggregate(report: BenchReport, repetitions: readonly Repetition[]): void {
+  const rate = <T extends { changesPerSecond: number }>(run: T) => run.changesPerSecond;
+  const pick = <T>(runs: T[], key: (run: T) => number): T | undefined =>
+    runs.length > 0 ? medianBy(runs, key) : undefined;
+  report.recvlogical = pick(
+    present(repetitions.map((r) => r.recvlogical)),
+    rate<RecvlogicalBaseline>,
+  );
+  report.backlog = pick(present(repetitions.map((r) => r.backlog)), rate<BacklogRun>);
+  report.live = pick(present(repetitions.map((r) => r.live)), rate<LiveRun>);
+  report.latency = pick(present(repetitions.map((r) => r.latency)), (run) => run.latencyMs.p99);
+  report.huge = pick(present(repetitions.map((r) => r.huge)), rate<BacklogRun>);
+  // A ratio is taken within one repetition: both readers on the same WAL, at the same time.
+  const ratios = (key: "changesPerSecond" | "streamingChangesPerSecond") =>
+    present(
+      repetitions.map((r) =>
+        r.backlog ? ratio(r.backlog[key], r.recvlogical?.changesPerSecond) : null
+      ),
+    );
+  const backlogRatios = ratios("changesPerSecond");
+  const streamingRatios = ratios("streamingChangesPerSecond");
+  report.backlogToRecvlogical = backlogRatios.length > 0 ? median(backlogRatios) : null;
+  report.streamingToRecvlogical = streamingRatios.length > 0 ? median(streamingRatios) : null;
+  report.repetitions = repetitions.map((r) => ({
+    recvlogical: r.recvlogical?.changesPerSecond ?? null,
+    backlog: r.backlog?.changesPerSecond ?? null,
+    backlogToRecvlogical: r.backlog
+      ? ratio(r.backlog.changesPerSecond, r.recvlogical?.changesPerSecond)
+      : null,
+    live: r.live?.changesPerSecond ?? null,
+    latencyP99Ms: r.latency?.latencyMs.p99 ?? null,
+    huge: r.huge?.changesPerSecond ?? null,
+    peakRssBytes: Math.max(
+      0,
+      ...present([r.backlog, r.live, r.latency, r.huge]).map((run) =>
+        run.connector?.peakRssBytes ?? 0
+      ),
+    ),
+  }));
+}
+
+async function runStackParts(report: BenchReport, context: RunContext): Promise<void> {
+  const repetitions: Repetition[] = [];
+  const runsOnStack = context.options.only.some((part) => part !== "filter");
+  for (let n = 1; runsOnStack && n <= context.options.repeat; n++) {
+    progress(`repetition ${n} of ${context.options.repeat}`);
+    repetitions.push(await runRepetition(context));
+  }
+  if (repetitions.length > 0) aggregate(report, repetitions);
   if (context.options.profile !== null) {
     const written = await runProfiled(context, progress);
     await Deno.copyFile(written, context.options.profile);

@@ -46,6 +46,8 @@ export interface BenchOptions {
   readonly warmup: number;
   /** Rows of the single transaction of the `huge` part. */
   readonly hugeRows: number;
+  /** How many times each run on the stack repeats; the report gives the median run. */
+  readonly repeat: number;
   /** The parts to run. */
   readonly only: readonly BenchPart[];
   /** Where to write the JSON report, or null for stdout only. */
@@ -70,6 +72,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   duration: 20,
   warmup: 2,
   hugeRows: 1_000_000,
+  repeat: 3,
   only: BENCH_PARTS.filter((part) => part !== "huge"),
   json: null,
   profile: null,
@@ -92,6 +95,7 @@ PG2KAFKA_* stack variables of the environment) and prints a table and JSON.
   --duration S      seconds the latency run offers its rate (default ${DEFAULT_OPTIONS.duration})
   --warmup S        first seconds of the latency run left out of its percentiles (default ${DEFAULT_OPTIONS.warmup})
   --huge-rows N     rows of the one-transaction run "huge" (default ${DEFAULT_OPTIONS.hugeRows})
+  --repeat N        runs of each part on the stack; the median run is reported (default ${DEFAULT_OPTIONS.repeat})
   --only A,B        parts to run, of ${BENCH_PARTS.join(",")}
                     (default: all but huge)
   --json FILE       also write the JSON report to FILE
@@ -122,6 +126,7 @@ const FLAGS = {
   duration: { type: "string" },
   warmup: { type: "string" },
   "huge-rows": { type: "string" },
+  repeat: { type: "string" },
   only: { type: "string" },
   json: { type: "string" },
   profile: { type: "string" },
@@ -156,6 +161,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     duration: positiveInteger("--duration", values.duration, d.duration),
     warmup: nonNegativeInteger("--warmup", values.warmup, d.warmup),
     hugeRows: positiveInteger("--huge-rows", values["huge-rows"], d.hugeRows),
+    repeat: positiveInteger("--repeat", values.repeat, d.repeat),
     only: values.only === undefined ? d.only : parseParts(values.only),
     json: values.json ?? null,
     profile: values.profile ?? null,

@@ -32,22 +32,36 @@ export interface MachineInfo {
   readonly kafka: string;
 }
 
+/** Key figures of one repetition (changes/s unless named otherwise). */
+export interface RepetitionSummary {
+  readonly recvlogical: number | null;
+  readonly backlog: number | null;
+  readonly backlogToRecvlogical: number | null;
+  readonly live: number | null;
+  readonly latencyP99Ms: number | null;
+  readonly huge: number | null;
+  /** The highest peak RSS of the connector over the repetition's runs. */
+  readonly peakRssBytes: number;
+}
+
 /** Everything one bench session measured. */
 export interface BenchReport {
   readonly startedAt: string;
   machine: MachineInfo;
   readonly options: BenchOptions;
   filter?: readonly FilterBenchResult[];
-  recvlogical?: RecvlogicalBaseline | null;
-  backlog?: BacklogRun | null;
+  recvlogical?: RecvlogicalBaseline;
+  backlog?: BacklogRun;
   live?: LiveRun;
   latency?: LatencyRun;
   huge?: BacklogRun;
   profile?: ProfileSummary & { readonly file: string };
   /** Connector backlog rate divided by pg_recvlogical's on the same WAL. */
   backlogToRecvlogical?: number | null;
-  /** The same, with the connector's clock started at its "streaming" log line. */
+  /** The same, with the connector's clock started when its slot became active. */
   streamingToRecvlogical?: number | null;
+  /** The key figures of every repetition, to show the spread behind the medians. */
+  repetitions?: readonly RepetitionSummary[];
 }
 
 /** The 1-, 5- and 15-minute load averages now (from /proc/loadavg). */
@@ -140,7 +154,9 @@ function throughputRows(report: BenchReport): string[][] {
       formatSeconds(run.elapsedMs),
       formatCount(run.changesPerSecond),
       backlogLike ? formatCount(run.streamingChangesPerSecond) : "–",
-      name === "backlog" ? formatRatio(ratio(run.changesPerSecond, baseline)) : "–",
+      name === "backlog"
+        ? formatRatio(report.backlogToRecvlogical ?? ratio(run.changesPerSecond, baseline))
+        : "–",
       formatMiB(run.connector),
       formatCpu(run.connector),
       cpuMicrosPerChange(run.connector, run.changes),
@@ -199,6 +215,9 @@ export function renderReport(report: BenchReport): string {
       "walsender CPU s",
     ], rows));
   }
+  if (report.repetitions && report.repetitions.length > 1) {
+    sections.push(repetitionSection(report.repetitions));
+  }
   if (report.live) {
     sections.push(
       `Live: the writer committed ${formatCount(report.live.writerChangesPerSecond)} changes/s; ` +
@@ -216,6 +235,30 @@ export function renderReport(report: BenchReport): string {
   }
   if (report.profile) sections.push(profileSection(report.profile));
   return sections.join("\n\n");
+}
+
+function repetitionSection(repetitions: readonly RepetitionSummary[]): string {
+  const rows = repetitions.map((r, index) => [
+    String(index + 1),
+    formatCount(r.recvlogical),
+    formatCount(r.backlog),
+    formatRatio(r.backlogToRecvlogical),
+    formatCount(r.live),
+    r.latencyP99Ms === null ? "–" : r.latencyP99Ms.toFixed(1),
+    formatCount(r.huge),
+    r.peakRssBytes > 0 ? (r.peakRssBytes / BYTES_PER_MIB).toFixed(0) : "–",
+  ]);
+  return `Each repetition (the table above shows the median run of each part):\n\n` +
+    markdownTable([
+      "#",
+      "pg_recvlogical/s",
+      "backlog/s",
+      "÷",
+      "live/s",
+      "latency p99 ms",
+      "huge/s",
+      "peak RSS MiB",
+    ], rows);
 }
 
 function latencySection(run: LatencyRun): string {

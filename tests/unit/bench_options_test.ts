@@ -33,6 +33,8 @@ Deno.test("parseBenchArgs() reads every flag", () => {
     "0",
     "--huge-rows",
     "10000",
+    "--repeat",
+    "5",
     "--only",
     "huge,backlog",
     "--json",
@@ -50,6 +52,7 @@ Deno.test("parseBenchArgs() reads every flag", () => {
   assert.equal(options.duration, 5);
   assert.equal(options.warmup, 0);
   assert.equal(options.hugeRows, 10_000);
+  assert.equal(options.repeat, 5);
   assert.deepEqual(options.only, ["backlog", "huge"]);
   assert.equal(options.json, "out.json");
   assert.deepEqual(options.set, [

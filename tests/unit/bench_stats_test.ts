@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   median,
+  medianBy,
   percentile,
   perSecond,
   ratio,
@@ -55,4 +56,11 @@ Deno.test("ratio() is null when the baseline is missing or zero", () => {
   assert.equal(ratio(5, 0), null);
   assert.equal(ratio(5, null), null);
   assert.equal(ratio(5, undefined), null);
+});
+
+Deno.test("medianBy() picks the item with the median key, the lower one of an even count", () => {
+  const runs = [{ rate: 9 }, { rate: 3 }, { rate: 5 }, { rate: 7 }];
+  assert.deepEqual(medianBy(runs, (run) => run.rate), { rate: 5 });
+  assert.deepEqual(medianBy(runs.slice(0, 3), (run) => run.rate), { rate: 5 });
+  assert.throws(() => medianBy([], () => 0), RangeError);
 });
