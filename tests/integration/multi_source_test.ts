@@ -11,6 +11,7 @@
  */
 import assert from "node:assert/strict";
 import postgres, { type Sql } from "postgres";
+import { parseLsn } from "../../src/lsn.ts";
 import {
   confirmedFlushLsn,
   ConnectorProcess,
@@ -58,6 +59,8 @@ interface ConfigOptions {
 }
 
 const DEFAULT_FAILURE_THRESHOLD = 3;
+/** A failure threshold no test reaches: the circuit never opens. */
+const CIRCUIT_NEVER_OPENS = 1_000_000;
 
 /**
  * A config with HTTP on a free port and the given sources, each retrying its
@@ -114,7 +117,6 @@ ${options.targets}
 class TestDatabase {
   private constructor(
     readonly name: string,
-    readonly port: number,
     readonly sql: Sql,
     readonly spec: SourceSpec,
   ) {}
@@ -124,7 +126,7 @@ class TestDatabase {
     await admin.unsafe(`CREATE DATABASE "${name}"`);
     const sql = testSql(name);
     await sql.unsafe("CREATE TABLE items (id int PRIMARY KEY, note text)");
-    return new TestDatabase(name, STACK.pgPort, sql, {
+    return new TestDatabase(name, sql, {
       name: source,
       port: STACK.pgPort,
       database: name,
@@ -182,6 +184,7 @@ interface ReadySource {
   flushLsn: string;
 }
 
+/** `/ready`'s status and body. */
 async function ready(
   url: string,
 ): Promise<{ status: number; checks: ReadyCheck[]; sources: ReadySource[] }> {
@@ -214,16 +217,20 @@ function described(messages: ReadMessage[], topic: string): string[] {
   return messages.filter((m) => m.topic === topic).map(describe).sort();
 }
 
+/** The descriptions of inserts of `ids` from `source`. */
 function inserts(source: string, ids: Iterable<number>): string[] {
   return [...ids].map((id) => `${source}:insert:${id}`);
 }
 
+/** `from`, `from + 1`, …, `to`. */
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
 
 /** How long a slot must be seen holding while the connector could wrongly confirm it. */
 const HOLD_OBSERVED_MS = 4000;
+/** The row A writes while Kafka is down, apart from the earlier ones. */
+const OUTAGE_ID = 100;
 
 Deno.test(
   "two sources on two databases: each target gets exactly its sources' changes, each slot confirms only its own acks",
@@ -241,7 +248,7 @@ Deno.test(
     // The circuit stays closed through the Kafka outage below, so no source is
     // paused by it and an idle source keeps reading keepalives.
     const config = multiSourceConfig([a.spec, b.spec], {
-      failureThreshold: 1_000_000,
+      failureThreshold: CIRCUIT_NEVER_OPENS,
       targets: `
 [[targets]]
 name = "only_a"
@@ -305,7 +312,7 @@ topic = "${topics.both}"
         async () => {
           await stack("kafka-stop");
           try {
-            await a.sql`INSERT INTO items VALUES (100, 'during the outage')`;
+            await a.sql`INSERT INTO items VALUES (${OUTAGE_ID}, 'during the outage')`;
             // Both databases share one WAL: B's walsender reads past A's commit and,
             // with nothing of B in flight, its keepalives let B confirm beyond it.
             const afterCommit = await currentWalLsn(a.sql);
@@ -321,8 +328,8 @@ topic = "${topics.both}"
             assert.equal(outage.get(`pg2kafka_source_streaming{source="b"}`), 1);
             await stack("kafka-start");
 
-            const [held] = (await readTopics([topics.a], (m) => m.some(isRow100)))
-              .filter(isRow100);
+            const [held] = (await readTopics([topics.a], (m) => m.some(isOutageRow)))
+              .filter(isOutageRow);
             const commitLsn = parseLsn(JSON.parse(held.value!).commit_lsn);
             const maxOfA = samplesOfA.reduce((max, lsn) => lsn > max ? lsn : max);
             assert.ok(
@@ -349,15 +356,9 @@ topic = "${topics.both}"
   },
 );
 
-function isRow100(message: ReadMessage): boolean {
-  return describe(message) === "a:insert:100";
-}
-
-/** `X/Y` → bigint. */
-function parseLsn(text: string): bigint {
-  const [high, low] = text.split("/");
-  const HIGH_BITS = 32n;
-  return (BigInt(`0x${high}`) << HIGH_BITS) | BigInt(`0x${low}`);
+/** Whether `message` is the insert A made while Kafka was down. */
+function isOutageRow(message: ReadMessage): boolean {
+  return describe(message) === `a:insert:${OUTAGE_ID}`;
 }
 
 /** Runs a stack.sh command on the second PostgreSQL cluster. */
