@@ -19,7 +19,7 @@ compile_status=0
 bash scripts/compile.sh || compile_status=$?
 case "$compile_status" in
   0) ./dist/pg2kafka --version ;;
-  3) echo "compile: the binary step was skipped (see above); every other step runs" ;;
+  3) echo "compile: the binary step was skipped (see above), and with it the binary smoke test (tests/integration/binary_test.ts); every other step runs" ;;
   *) exit "$compile_status" ;;
 esac
 
