@@ -85,6 +85,8 @@ export class Checkpoint {
   /** Newest transaction received (the FIFO tail). */
   #tail: TransactionRecord | undefined = undefined;
   #open: TransactionRecord | undefined = undefined;
+  /** Newest keepalive WAL end seen while transactions were pending, applied once they settle. */
+  #idleCandidate: Lsn = 0n;
   #lastEndLsn: Lsn | undefined = undefined;
   #pendingTransactions = 0;
   #pendingMessages = 0;
@@ -200,14 +202,23 @@ export class Checkpoint {
 
   /**
    * Records a keepalive reporting `walEnd`: when no transaction is open or
-   * pending, the flush LSN advances to `walEnd` (DESIGN invariant 3). Call it
-   * only once every message received before the keepalive was handed to
-   * {@linkcode Checkpoint.begin}.
+   * pending, the flush LSN advances to `walEnd` (DESIGN invariant 3). While
+   * transactions are pending, `walEnd` is remembered and applied once they
+   * have all settled: the server may send no further keepalive once it
+   * believes this client caught up, and the slot must not stay behind WAL
+   * that carried nothing for it. A keepalive while a transaction is open is
+   * ignored. Call it only once every message received
+   * before the keepalive was handed to {@linkcode Checkpoint.begin}.
    *
    * @returns whether the flush LSN advanced.
    */
   idle(walEnd: Lsn): boolean {
-    if (this.#head !== undefined || walEnd <= this.#flushLsn) return false;
+    if (walEnd <= this.#flushLsn) return false;
+    if (this.#head !== undefined) {
+      // Mid-transaction the keepalive says nothing about what follows it.
+      if (this.#open === undefined && walEnd > this.#idleCandidate) this.#idleCandidate = walEnd;
+      return false;
+    }
     this.#advanceTo(walEnd);
     return true;
   }
@@ -234,7 +245,14 @@ export class Checkpoint {
       this.#pendingTransactions--;
     }
     this.#head = head;
-    if (head === undefined) this.#tail = undefined;
+    if (head === undefined) {
+      this.#tail = undefined;
+      // Everything received is settled: a keepalive seen meanwhile now applies.
+      if (newestEnd === undefined || this.#idleCandidate > newestEnd) {
+        newestEnd = this.#idleCandidate;
+      }
+      this.#idleCandidate = 0n;
+    }
     if (newestEnd !== undefined && newestEnd > this.#flushLsn) this.#advanceTo(newestEnd);
   }
 

@@ -175,7 +175,7 @@ Deno.test("Checkpoint.idle() does nothing while a transaction is open", () => {
   assert.equal(checkpoint.flushLsn, 100n);
 });
 
-Deno.test("Checkpoint.idle() does nothing while a committed transaction is unsettled", () => {
+Deno.test("Checkpoint.idle() waits for a committed transaction to settle", () => {
   const { checkpoint } = recordingCheckpoint();
   const tx = checkpoint.begin(1);
   checkpoint.track(tx);
@@ -183,8 +183,8 @@ Deno.test("Checkpoint.idle() does nothing while a committed transaction is unset
   assert.equal(checkpoint.idle(900n), false);
   assert.equal(checkpoint.flushLsn, 0n);
   checkpoint.settle(tx);
-  assert.equal(checkpoint.idle(900n), true);
   assert.equal(checkpoint.flushLsn, 900n);
+  assert.equal(checkpoint.idle(900n), false);
 });
 
 Deno.test("Checkpoint starts from initialLsn and never reports an older commit", () => {
@@ -283,10 +283,17 @@ class ReferenceCheckpoint {
     this.flushLsn = initialLsn;
   }
 
+  /** A keepalive's WAL end seen between transactions while some were pending. */
+  candidate: Lsn = 0n;
+
   recompute(): void {
     for (const tx of this.transactions) {
       if (tx.endLsn === undefined || tx.settled < tx.tracked) break;
       if (tx.endLsn > this.flushLsn) this.flushLsn = tx.endLsn;
+    }
+    if (this.settledPrefix === this.transactions.length) {
+      if (this.candidate > this.flushLsn) this.flushLsn = this.candidate;
+      this.candidate = 0n;
     }
   }
 
@@ -297,9 +304,11 @@ class ReferenceCheckpoint {
     return index === -1 ? this.transactions.length : index;
   }
 
-  idle(walEnd: Lsn): void {
-    if (this.settledPrefix === this.transactions.length && walEnd > this.flushLsn) {
-      this.flushLsn = walEnd;
+  idle(walEnd: Lsn, transactionOpen: boolean): void {
+    if (this.settledPrefix === this.transactions.length) {
+      if (walEnd > this.flushLsn) this.flushLsn = walEnd;
+    } else if (!transactionOpen && walEnd > this.candidate) {
+      this.candidate = walEnd;
     }
   }
 }
@@ -343,7 +352,7 @@ Deno.test("Checkpoint matches a naive reference over random interleavings", () =
       } else {
         const walEnd = lastEnd + BigInt(Math.floor(random() * 40) - 20);
         checkpoint.idle(walEnd);
-        reference.idle(walEnd);
+        reference.idle(walEnd, open !== undefined);
       }
       reference.recompute();
       assert.equal(checkpoint.flushLsn, reference.flushLsn, `seed ${seed}, step ${step}`);
@@ -360,4 +369,32 @@ Deno.test("Checkpoint matches a naive reference over random interleavings", () =
     }
     assert.equal(advances.at(-1), checkpoint.flushLsn);
   }
+});
+
+Deno.test("Checkpoint.idle() remembers a keepalive seen while pending and applies it once settled", () => {
+  const advances: bigint[] = [];
+  const checkpoint = new Checkpoint({ initialLsn: 100n, onAdvance: (lsn) => advances.push(lsn) });
+  const tx = checkpoint.begin(1);
+  checkpoint.track(tx);
+  checkpoint.commit(tx, 200n);
+  assert.equal(checkpoint.idle(300n), false);
+  assert.equal(checkpoint.flushLsn, 100n);
+  checkpoint.settle(tx);
+  assert.equal(checkpoint.flushLsn, 300n);
+  assert.deepEqual(advances, [300n]);
+});
+
+Deno.test("Checkpoint.idle() never applies a remembered keepalive past a later pending transaction", () => {
+  const checkpoint = new Checkpoint({ initialLsn: 100n });
+  const first = checkpoint.begin(1);
+  checkpoint.track(first);
+  checkpoint.commit(first, 200n);
+  checkpoint.idle(250n);
+  const second = checkpoint.begin(2);
+  checkpoint.track(second);
+  checkpoint.commit(second, 400n);
+  checkpoint.settle(first);
+  assert.equal(checkpoint.flushLsn, 200n, "the second transaction is still pending");
+  checkpoint.settle(second);
+  assert.equal(checkpoint.flushLsn, 400n);
 });
