@@ -314,3 +314,36 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "a second signal during a stuck drain exits at once without confirming the unsent change",
+  integration,
+  async () => {
+    const fx = await fixture("id int PRIMARY KEY");
+    const connector = ConnectorProcess.start(
+      config(fx, { extra: `[shutdown]\ngrace_period = "60s"` }),
+    );
+    try {
+      await connector.waitForLine(/streaming slot/);
+      await fx.sql.unsafe(`INSERT INTO ${fx.table} VALUES (1)`);
+      await readTopics([fx.topic], (m) => m.length >= 1);
+      await stack("kafka-stop");
+      await fx.sql.unsafe(`INSERT INTO ${fx.table} VALUES (2)`);
+      const unsent = await currentWalLsn(fx.sql);
+      await connector.waitForLine(/Produce failed/);
+
+      const started = Date.now();
+      Deno.kill(connector.pid, "SIGTERM");
+      await connector.waitForLine(/draining in-flight messages/);
+      const status = await connector.stop("SIGTERM");
+      const waitedMs = Date.now() - started;
+      assert.equal(status.code, 130);
+      assert.ok(waitedMs < 30_000, `exit took ${waitedMs} ms, the grace period is 60 s`);
+      const confirmed = await confirmedFlushLsn(fx.sql, fx.slot);
+      assert.ok(confirmed! < unsent, `slot confirmed ${confirmed} past the unsent change`);
+    } finally {
+      await stack("kafka-start");
+      await tearDown(fx, connector);
+    }
+  },
+);
