@@ -6,6 +6,9 @@
  * @module
  */
 import { Kafka, logLevel } from "kafkajs";
+import { routeProcessWarnings } from "../src/kafka/client.ts";
+
+routeProcessWarnings((warning) => console.warn(`${warning.name}: ${warning.message}`));
 
 const TIMEOUT_MS = 30_000;
 

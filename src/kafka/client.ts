@@ -60,13 +60,16 @@ const CONNECTION_NOISE = /^(Connection error|Failed to connect to seed broker|Co
 /**
  * kafkajs 2.2.4 schedules a timer with a negative delay when it is not
  * throttled (`throttledUntil` starts at -1); Node treats it as 1 ms and
- * warns each time. Other process warnings go to the log.
+ * warns each time. This drops that warning and hands any other process
+ * warning to `report` (the log by default). Scripts using kafkajs call it too.
  */
-function routeProcessWarnings(): void {
+export function routeProcessWarnings(
+  report: (warning: Error) => void = (warning) =>
+    log.warn("{name}: {message}", { name: warning.name, message: warning.message }),
+): void {
   process.removeAllListeners("warning");
   process.on("warning", (warning: Error) => {
-    if (warning.name === "TimeoutNegativeWarning") return;
-    log.warn("{name}: {message}", { name: warning.name, message: warning.message });
+    if (warning.name !== "TimeoutNegativeWarning") report(warning);
   });
 }
 

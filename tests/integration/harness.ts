@@ -8,6 +8,9 @@
  */
 import postgres, { type Sql } from "postgres";
 import { Kafka, logLevel } from "kafkajs";
+import { routeProcessWarnings } from "../../src/kafka/client.ts";
+
+routeProcessWarnings((warning) => console.warn(`${warning.name}: ${warning.message}`));
 
 const env = (name: string, fallback: string) => Deno.env.get(name) ?? fallback;
 
