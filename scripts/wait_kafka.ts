@@ -6,6 +6,9 @@
  * @module
  */
 import { Kafka, logLevel } from "kafkajs";
+import { routeProcessWarnings } from "../src/kafka/client.ts";
+
+routeProcessWarnings((warning) => console.warn(`${warning.name}: ${warning.message}`));
 
 const RETRY_DELAY_MS = 500;
 const MS_PER_SECOND = 1000;
