@@ -21,22 +21,22 @@ import {
 const integration = { sanitizeOps: false, sanitizeResources: false };
 const MIB = 1024 * 1024;
 /** How long the other database writes. */
-const WRITE_DURATION_MS = 60_000;
+const WRITE_DURATION_MS = 90_000;
 /** Pause between the other database's statements. */
-const WRITE_PAUSE_MS = 250;
+const WRITE_PAUSE_MS = 500;
 /** Rows of about 1 KiB per statement: roughly 1 MiB of WAL each. */
 const ROWS_PER_STATEMENT = 1_000;
 /** How often the slot's retained WAL is sampled while the other database writes. */
 const SAMPLE_INTERVAL_MS = 1_000;
 /**
- * The most WAL the slot may retain while the other database writes.
- * PostgreSQL moves a slot's restart_lsn at running-transactions records,
- * logged every 15 s while WAL is written, and only once the client confirmed
- * a later position, so 15 to 25 s of the other database's writes (50 to
- * 90 MiB here) are retained at the peaks; a slot that did not advance would
- * retain everything written (over 200 MiB).
+ * The largest share of the WAL written elsewhere that the slot may retain at
+ * any moment while it is written. PostgreSQL moves a slot's restart_lsn at
+ * running-transactions records, logged every 15 s while WAL is written, and
+ * only once the client confirmed a later position: measured peaks were 15 to
+ * 30 s of the other database's writes, a third of the 90 s written at most.
+ * A slot that did not advance would retain all of it.
  */
-const RETAINED_BOUND_BYTES = 128 * MIB;
+const RETAINED_SHARE_MAX = 0.5;
 /**
  * What the slot may still retain once the other database stopped writing.
  * Measured without heartbeats (heartbeat_interval = "0s"): in two runs out of
@@ -114,6 +114,10 @@ topic = "tests.{table}"
       const written = await writeElsewhere(otherDatabase, WRITE_DURATION_MS);
       clearInterval(sampler);
       const end = await currentWalLsn(sql);
+      await waitFor("the slot to confirm the other database's WAL", async () => {
+        const confirmed = await confirmedFlushLsn(sql, slot);
+        return confirmed !== undefined && confirmed >= end ? confirmed : undefined;
+      }, SETTLE_TIMEOUT_MS);
       const settled = await waitFor("the slot to let go of the other database's WAL", async () => {
         const bytes = await retainedWal(sql, slot);
         return bytes < SETTLED_BOUND_BYTES ? bytes : undefined;
@@ -123,11 +127,10 @@ topic = "tests.{table}"
           `idle slot: at most ${(peak / MIB).toFixed(1)} MiB while writing, ` +
           `${(settled / MIB).toFixed(1)} MiB after`,
       );
-      assert.ok(peak < RETAINED_BOUND_BYTES, `the slot retained ${peak} bytes`);
-      assert.ok(written > 1.5 * RETAINED_BOUND_BYTES, `only ${written} bytes of WAL written`);
+      assert.ok(peak > 0, "the slot's retained WAL was never sampled");
       assert.ok(
-        (await confirmedFlushLsn(sql, slot))! >= end,
-        "the slot did not confirm the other database's WAL",
+        peak < RETAINED_SHARE_MAX * written,
+        `the slot retained ${peak} of ${written} bytes`,
       );
       assert.equal((await connector.stop("SIGTERM")).code, 0);
     } finally {
