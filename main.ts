@@ -27,43 +27,129 @@ export const EXIT = {
   interrupted: 130,
 } as const;
 
-const USAGE = `pg2kafka ${VERSION}: stream PostgreSQL changes into Apache Kafka
+/** `pg2kafka --help`: the commands and the options every command takes. */
+export const USAGE = `pg2kafka ${VERSION}: stream PostgreSQL changes into Apache Kafka
 
 Usage:
-  pg2kafka run --config FILE      stream changes until SIGINT/SIGTERM
+  pg2kafka run --config FILE              stream changes until SIGINT/SIGTERM
   pg2kafka check --config FILE [--connect]
-                                  validate the config; with --connect also check,
-                                  read-only, that PostgreSQL (wal_level, REPLICATION,
-                                  slot, publication, tables and keys) and Kafka
-                                  (brokers, topics) can serve it
-  pg2kafka health --config FILE   check the running connector and its slots (for cron)
-  pg2kafka version                print the version
-  pg2kafka help                   print this help
+                                          validate the config; with --connect also check
+                                          that PostgreSQL and Kafka can serve it
+  pg2kafka health --config FILE [options] check the running connector and its slots (for cron)
+  pg2kafka version                        print the version
+  pg2kafka help [COMMAND]                 print this help, or a command's
+
+Options of every command:
+  -c, --config FILE   the TOML config (default: pg2kafka.toml)
+  -h, --help          print help (pg2kafka COMMAND --help: that command's options)
+  -V, --version       print the version
+
+Exit codes: 0 ok; 1 failed at run time (health: degraded); 2 bad usage or invalid config
+(health: failing); 3 a system the config names is unreachable (check --connect); 4 reachable
+but cannot serve the config (check --connect); 130 a second signal during shutdown (run).
+
+Documentation: docs/operations.md (running and monitoring), docs/configuration.md (every option).
+`;
+
+/** `pg2kafka run --help`. */
+export const RUN_HELP =
+  `pg2kafka run: stream changes from PostgreSQL into Kafka until SIGINT or SIGTERM
+
+Usage: pg2kafka run [--config FILE]
+
+Options:
+  -c, --config FILE   the TOML config (default: pg2kafka.toml); secrets come from the
+                      environment through \${VAR} in it
+  -h, --help          print this help
+
+Each source creates its publication and slot when the config allows it, snapshots a new
+slot's tables (snapshot = "initial"), then streams. Logs go to stderr; /health, /ready and
+/metrics are served on [http] listen.
+
+On SIGINT or SIGTERM pg2kafka stops reading, drains in-flight messages for up to
+[shutdown] grace_period, confirms the final position to PostgreSQL and exits 0. A second
+signal exits at once without confirming anything more.
+
+Exit codes: 0 stopped by a signal; 1 failed at run time (the dead-letter topic refused a
+message, or shutdown failed); 2 invalid config; 130 a second signal during shutdown.
+`;
+
+/** `pg2kafka check --help`. */
+export const CHECK_HELP =
+  `pg2kafka check: validate a config, and with --connect the systems it names
+
+Usage: pg2kafka check [--config FILE] [--connect]
 
 Options:
   -c, --config FILE   the TOML config (default: pg2kafka.toml)
-  -h, --help          print help
-  -V, --version       print the version
+  --connect           also check, read-only, each source's PostgreSQL (wal_level, the
+                      REPLICATION attribute, a replication connection, the slot, the
+                      publication, the tables and their keys) and Kafka (brokers, message
+                      size, topics); nothing is created
+  -h, --help          print this help
 
-Exit codes: 0 ok, 1 failed at run time, 2 bad usage or invalid config,
-3 unreachable system, 4 reachable but not usable (check --connect), 130 interrupted
-twice during shutdown.
+Prints one line per check: "ok", "warn", "skip" or "FAIL", what was checked, and why.
 
-health options (thresholds default to the [health] config):
-  --url URL                  the connector's HTTP address (default: from [http] listen)
-  --token TOKEN              bearer token for /ready (default: [http] token, which can
-                             come from the environment and stays out of the process list)
-  --max-retained-wal SIZE    a slot retaining more WAL is failing, e.g. "1GiB"
-  --max-lag DURATION         a source lagging more is degraded, e.g. "5m"
-  --json                     print the full report as JSON instead of one line
-health exit codes: 0 healthy; 1 degraded: connector not ready or unreachable while
-its slots are active, a slot inactive or unreadable while the connector is ready, or
-lag over --max-lag; 2 failing: a slot missing, losing WAL, retaining more than
---max-retained-wal, or inactive (or unreadable) while the connector is not ready,
-or the check itself could not run (bad flags or config).
+Exit codes: 0 every check passed (warnings allowed); 2 the config is invalid (every problem
+is printed with its path); 3 a system could not be reached; 4 every system answered but one
+cannot serve the config.
 `;
 
-const CLI_OPTIONS = {
+/** `pg2kafka health --help`. */
+export const HEALTH_HELP =
+  `pg2kafka health: one verdict on a running connector and its slots, for cron and probes
+
+Usage: pg2kafka health [--config FILE] [--url URL] [--token TOKEN]
+                       [--max-retained-wal SIZE] [--max-lag DURATION] [--json]
+
+Asks the connector's /ready over HTTP and, independently, reads each source's slot in
+pg_replication_slots with that source's credentials, so it still alerts when the
+connector is dead.
+
+Options:
+  -c, --config FILE          the connector's TOML config (default: pg2kafka.toml)
+  --url URL                  the connector's HTTP address (default: from [http] listen)
+  --token TOKEN              bearer token for /ready (default: [http] token, which can come
+                             from the environment and stays out of the process list)
+  --max-retained-wal SIZE    a slot retaining more WAL is failing, e.g. "1GiB"
+                             (default: [health] max_retained_wal)
+  --max-lag DURATION         a source lagging more is degraded, e.g. "5m"
+                             (default: [health] max_lag)
+  --json                     print the full report as JSON instead of one line
+  -h, --help                 print this help
+
+Prints one line: "OK: …", "DEGRADED: …" or "FAILING: …".
+
+Exit codes: 0 healthy; 1 degraded: connector not ready or unreachable while its slots are
+active, a slot inactive or unreadable while the connector is ready, or lag over --max-lag;
+2 failing: a slot missing, losing WAL, retaining more than --max-retained-wal, or inactive
+(or unreadable) while the connector is not ready, or the check itself could not run (bad
+flags or config).
+`;
+
+/** `pg2kafka version --help`. */
+export const VERSION_HELP = `pg2kafka version: print the version
+
+Usage: pg2kafka version    (or pg2kafka --version, pg2kafka -V)
+
+Prints "pg2kafka ${VERSION}". The same version is in the pg2kafka_build_info metric, the
+Kafka client id ("<client_id>/${VERSION}") and PostgreSQL's application_name
+("pg2kafka/${VERSION}").
+
+Exit codes: 0.
+`;
+
+/** Each command's help, for `pg2kafka COMMAND --help` and `pg2kafka help COMMAND`. */
+export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  run: RUN_HELP,
+  check: CHECK_HELP,
+  health: HEALTH_HELP,
+  version: VERSION_HELP,
+  help: USAGE,
+};
+
+/** Every option the command line accepts (`parseArgs` options). */
+export const CLI_OPTIONS = {
   config: { type: "string", short: "c", default: "pg2kafka.toml" },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", short: "V", default: false },
@@ -85,14 +171,14 @@ export async function main(args: string[]): Promise<number> {
     return EXIT.usage;
   }
   const { values, positionals } = parsed;
-  const command = values.version ? "version" : values.help ? "help" : positionals[0] ?? "help";
+  if (values.help) return help(positionals[0]);
+  const command = values.version ? "version" : positionals[0] ?? "help";
   switch (command) {
     case "version":
       console.log(`pg2kafka ${VERSION}`);
       return EXIT.ok;
     case "help":
-      console.log(USAGE);
-      return EXIT.ok;
+      return help(positionals[1]);
     case "check":
       return await runCheck(values.config, { connect: values.connect });
     case "run":
@@ -109,6 +195,21 @@ export async function main(args: string[]): Promise<number> {
       console.error(`pg2kafka: unknown command "${command}"\n\n${USAGE}`);
       return EXIT.usage;
   }
+}
+
+/** Prints the help of `command`, or the general help when it names none. */
+function help(command: string | undefined): number {
+  if (command === undefined) {
+    console.log(USAGE);
+    return EXIT.ok;
+  }
+  const text = COMMAND_HELP[command];
+  if (text === undefined) {
+    console.error(`pg2kafka: unknown command "${command}"\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  console.log(text);
+  return EXIT.ok;
 }
 
 async function readConfig(path: string): Promise<Config | null> {
