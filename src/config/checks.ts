@@ -11,7 +11,7 @@
  */
 import { resolve } from "node:path";
 import { formatPath, type IssueCollector, type PathSegment } from "./issues.ts";
-import { DEFAULT_SOURCE_NAME } from "./schema.ts";
+import { DEFAULT_PG_HOST, DEFAULT_PG_PORT, DEFAULT_SLOT, DEFAULT_SOURCE_NAME } from "./schema.ts";
 
 type Table = Record<string, unknown>;
 
@@ -44,6 +44,7 @@ export function checkDocument(document: unknown, collector: IssueCollector, base
   for (const { table, path } of sources) {
     checkFile(table?.ssl_ca_file, [...path, "ssl_ca_file"], baseDir, collector);
   }
+  checkSlotsUnique(sources, collector);
   const tls = asTable(asTable(root.kafka)?.tls);
   checkFile(tls?.ca_file, ["kafka", "tls", "ca_file"], baseDir, collector);
 }
@@ -103,6 +104,30 @@ function checkUnique(kind: string, entries: NamedEntry[], collector: IssueCollec
     const earlier = firstUse.get(name);
     if (earlier === undefined) firstUse.set(name, path);
     else collector.mismatch(path, `a ${kind} name not used before`, name, `also ${earlier}`);
+  }
+}
+
+/**
+ * Slot names are unique per PostgreSQL server, not per database: two sources
+ * on one server with one slot would take it from each other forever.
+ */
+function checkSlotsUnique(sources: Entry[], collector: IssueCollector): void {
+  const firstUse = new Map<string, string>();
+  for (const { table, path } of sources) {
+    if (table === undefined) continue;
+    const slot = typeof table.slot === "string" ? table.slot : DEFAULT_SLOT;
+    const server = `${table.host ?? DEFAULT_PG_HOST}:${table.port ?? DEFAULT_PG_PORT}`;
+    const where = formatPath([...path, "slot"]);
+    const earlier = firstUse.get(`${server}/${slot}`);
+    if (earlier === undefined) firstUse.set(`${server}/${slot}`, where);
+    else {
+      collector.mismatch(
+        where,
+        "a slot no other source uses on the same server",
+        slot,
+        `also ${earlier}`,
+      );
+    }
   }
 }
 

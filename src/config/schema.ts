@@ -33,7 +33,10 @@ import { readTableName, readTablePattern, type TableName } from "./tables.ts";
 /** The name of the source a single `[source]` table defines, when it has none. */
 export const DEFAULT_SOURCE_NAME = "default";
 
-const DEFAULT_PG_PORT = 5_432;
+/** Defaults of a source's server and slot, shared with the cross-entry checks. */
+export const DEFAULT_PG_HOST = "127.0.0.1";
+export const DEFAULT_PG_PORT = 5_432;
+export const DEFAULT_SLOT = "pg2kafka";
 const DEFAULT_BACKOFF_MULTIPLIER = 2;
 const DEFAULT_JITTER = 0.2;
 
@@ -68,14 +71,14 @@ function backoff(initial: string, max: string) {
 
 const sourceFields = {
   name: name(),
-  host: nonEmptyString().prefault("127.0.0.1"),
+  host: nonEmptyString().prefault(DEFAULT_PG_HOST),
   port: integer(1, MAX_PORT).prefault(DEFAULT_PG_PORT),
   database: nonEmptyString(),
   user: nonEmptyString(),
   password: z.string().prefault(""),
   sslmode: z.enum(["disable", "require", "verify-full"]).prefault("disable"),
   ssl_ca_file: z.string().prefault(""),
-  slot: slotName().prefault("pg2kafka"),
+  slot: slotName().prefault(DEFAULT_SLOT),
   create_slot: z.boolean().prefault(true),
   publication: identifier("a publication name").prefault("pg2kafka"),
   create_publication: z.boolean().prefault(true),

@@ -149,6 +149,7 @@ const BAD_CONFIGS: BadConfig[] = [
     }),
     issues: [
       'sources[1].name: expected a source name not used before, found "main" (also sources[0].name)',
+      'sources[1].slot: expected a slot no other source uses on the same server, found "pg2kafka" (also sources[0].slot)',
       'targets[1].name: expected a target name not used before, found "orders" (also targets[0].name)',
     ],
   },
@@ -224,7 +225,7 @@ const BAD_CONFIGS: BadConfig[] = [
   },
   {
     name: "all tables combined with names, and no tables for a created publication",
-    text: config({ rest: '[[sources]]\nname = "b"\ndatabase = "b"\nuser = "b"' })
+    text: config({ rest: '[[sources]]\nname = "b"\ndatabase = "b"\nuser = "b"\nslot = "b"' })
       .replace('tables = ["public.orders"]', 'tables = ["*", "public.orders"]'),
     issues: [
       'sources[0].tables: expected "*" (FOR ALL TABLES) alone, found it combined with table names',
@@ -244,7 +245,7 @@ const BAD_CONFIGS: BadConfig[] = [
   {
     name: "both [source] and [[sources]], and no targets",
     text: '[source]\ndatabase = "a"\nuser = "a"\ntables = ["*"]\n' +
-      '[[sources]]\nname = "b"\ndatabase = "b"\nuser = "b"\ntables = ["*"]\n' +
+      '[[sources]]\nname = "b"\ndatabase = "b"\nuser = "b"\nslot = "b"\ntables = ["*"]\n' +
       '[kafka]\nbrokers = ["k:9092"]\n',
     issues: [
       "source: expected either one [source] table or [[sources]] tables, found both",
