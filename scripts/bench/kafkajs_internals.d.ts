@@ -1,0 +1,29 @@
+/**
+ * The parts of kafkajs's internal protocol `Encoder` (a CommonJS class,
+ * shipped without types) that scripts/bench/kafkajs_encoder_patch.ts uses.
+ *
+ * @module
+ */
+
+/** kafkajs's 64-bit integer wrapper (src/utils/long.js). */
+export interface KafkajsLong {
+  and(other: bigint | number): KafkajsLong;
+  or(other: bigint | number): KafkajsLong;
+  notEquals(other: bigint | number): boolean;
+  shiftRightUnsigned(bits: number): KafkajsLong;
+  toInt(): number;
+}
+
+/** kafkajs's protocol encoder (src/protocol/encoder.js). */
+declare class Encoder {
+  constructor(initialSize?: number);
+  static nextPowerOfTwo(value: number): number;
+  static encodeZigZag64(value: unknown): KafkajsLong;
+  writeVarInt(value: number): Encoder;
+  writeVarLong(value: unknown): Encoder;
+  writeVarIntString(value: string | null): Encoder;
+  writeVarIntBytes(value: unknown): Encoder;
+  readonly buffer: Uint8Array;
+}
+
+export default Encoder;
