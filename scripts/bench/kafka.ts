@@ -7,6 +7,7 @@
  * @module
  */
 import { type Admin, Kafka, logLevel } from "kafkajs";
+import { routeProcessWarnings } from "../../src/kafka/client.ts";
 
 /** Partitions of the bench topic, as pg2kafka's default `topic_partitions`. */
 export const BENCH_TOPIC_PARTITIONS = 3;
@@ -23,8 +24,9 @@ export interface ReadBack {
   readonly value: string | null;
 }
 
-/** A kafkajs client for the bench, quiet. */
+/** A kafkajs client for the bench, quiet (kafkajs's negative-timer warning dropped too). */
 export function benchKafka(broker: string): Kafka {
+  routeProcessWarnings((warning) => console.warn(`${warning.name}: ${warning.message}`));
   return new Kafka({ clientId: "pg2kafka-bench", brokers: [broker], logLevel: logLevel.NOTHING });
 }
 
