@@ -15,6 +15,7 @@ import {
 import type { KafkaConfig } from "../config/mod.ts";
 import { logger } from "../ops/log.ts";
 import { VERSION } from "../version.ts";
+import { installEncoderPatch } from "./kafkajs_encoder.ts";
 
 const log = logger("kafkajs");
 
@@ -57,6 +58,15 @@ const EXPECTED_WARNINGS = new Set([
  */
 const CONNECTION_NOISE = /^(Connection error|Failed to connect to seed broker|Connection timeout)/;
 
+let encoderInstalled = false;
+
+/** Installs the in-place kafkajs encoder once per process (see kafkajs_encoder.ts). */
+function installFasterEncoder(): void {
+  if (encoderInstalled) return;
+  installEncoderPatch();
+  encoderInstalled = true;
+}
+
 /**
  * kafkajs 2.2.4 schedules a timer with a negative delay when it is not
  * throttled (`throttledUntil` starts at -1); Node treats it as 1 ms and
@@ -80,6 +90,7 @@ export function routeProcessWarnings(
  */
 export function createKafka(config: KafkaConfig, retry?: RetryOptions): Kafka {
   routeProcessWarnings();
+  installFasterEncoder();
   return new Kafka({
     clientId: `${config.clientId}/${VERSION}`,
     brokers: [...config.brokers],

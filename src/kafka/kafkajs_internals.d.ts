@@ -1,6 +1,6 @@
 /**
  * The parts of kafkajs's internal protocol `Encoder` (a CommonJS class,
- * shipped without types) that scripts/bench/kafkajs_encoder_patch.ts uses.
+ * shipped without types) that src/kafka/kafkajs_encoder.ts uses.
  *
  * @module
  */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-// @ts-types="../../scripts/bench/kafkajs_internals.d.ts"
+// @ts-types="../../src/kafka/kafkajs_internals.d.ts"
 import Encoder from "kafkajs/src/protocol/encoder.js";
-import { installEncoderPatch } from "../../scripts/bench/kafkajs_encoder_patch.ts";
+import { installEncoderPatch } from "../../src/kafka/kafkajs_encoder.ts";
 
 const VARINTS = [
   0,

@@ -1,14 +1,11 @@
 /**
- * A candidate optimisation, measured by the bench (docs/benchmarks.md), not
- * used by pg2kafka itself: kafkajs's protocol `Encoder` writes every varint
- * through `Buffer.from([...bytes])` and copies with `Buffer#copy`, both slow
- * under Deno's node:buffer (a third of the connector's CPU time in the
- * profile). This patch writes the same bytes in place. Run the connector with
- * it through `scripts/bench/patched_main.ts`:
- *
- * ```sh
- * deno task bench --entry scripts/bench/patched_main.ts
- * ```
+ * A faster kafkajs protocol encoder: kafkajs 2.2.4's `Encoder` writes every
+ * varint through `Buffer.from([...bytes])` and copies with `Buffer#copy`,
+ * both slow under Deno's node:buffer (a third of the connector's CPU time in
+ * the profile of docs/benchmarks.md). This patch writes the same bytes in
+ * place (tests/unit/kafkajs_encoder_test.ts compares them byte for byte);
+ * the bench measured 27% less CPU per change and a lower p99 latency.
+ * kafkajs is pinned in deno.lock, so the internals patched here cannot move.
  *
  * @module
  */
