@@ -286,10 +286,18 @@ class Session {
     }, this.#deps.targets);
     this.#primaryKeys = await this.#backend.publishedPrimaryKeys();
     await beforeStreaming?.(this.#router, this.checkpoint, this.#stopSignal.signal);
-    this.#stream = await this.#backend.startReplication(confirmedLsn, {
+    // Stopped during the work above: close() had no stream to end, so start none.
+    this.#stopSignal.signal.throwIfAborted();
+    const stream = await this.#backend.startReplication(confirmedLsn, {
       onXLogData: (walStart, _walEnd, payload) => this.#onXLogData(walStart, payload),
       onKeepalive: (walEnd, replyRequested) => this.#onKeepalive(walEnd, replyRequested),
     });
+    if (this.#stopSignal.signal.aborted) {
+      // Stopped while the stream was starting: nothing was read from it yet.
+      await stream.end();
+      this.#stopSignal.signal.throwIfAborted();
+    }
+    this.#stream = stream;
     this.#circuitOpen = this.#deps.sink.circuitState === "open";
     this.#statusTimer = setInterval(() => this.#sendStatus(), this.#settings.statusIntervalMs);
     this.#stream.closed.then(() => this.#stopTimers());

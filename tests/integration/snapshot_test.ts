@@ -487,3 +487,76 @@ Deno.test(
     assert.equal(checkpoint.pendingTransactions, 0, "the failed snapshot began a transaction");
   },
 );
+
+/** Values of many types, as a row of `TYPED_COLUMNS` after the id (SQL literals). */
+const TYPED_VALUES = `12345678901234567890.123, 9007199254740993, 1.5::float8, true,
+  '{"a": [1, 2, {"b": null}]}'::jsonb, '\\xdeadbeef'::bytea, '2024-02-29', '23:59:59.999999',
+  '2024-02-29 12:34:56.789', '2024-02-29 12:34:56.789+05:30', 'infinity'::timestamptz,
+  '1 year 2 mons 3 days 04:05:06.7', '{{1,NULL},{3,4}}'::int4[], '{"quoted \\" text",""}'::text[],
+  'b7a5f9a2-3c1d-4e8f-9a6b-1c2d3e4f5a6b'::uuid, '192.168.0.1/24'::inet, 'green', 42, 'ünïcødé ✓'`;
+const TYPED_COLUMNS = `amount numeric, big int8, ratio float8, flag bool, doc jsonb, bytes bytea,
+  day date, clock time, local timestamp, instant timestamptz, forever timestamptz,
+  span interval, grid int4[], words text[], uid uuid, net inet, color COLOR_TYPE,
+  positive POSITIVE_DOMAIN, note text`;
+
+Deno.test(
+  "snapshot rows and streamed rows of the same data are identical, filters and column lists applied",
+  integration,
+  async () => {
+    const sql = testSql();
+    const fx = fixture("snaptyped");
+    const filtered = `${fx.table}_filtered`;
+    const color = `${fx.table}_color`;
+    const positive = `${fx.table}_positive`;
+    const columns = TYPED_COLUMNS.replace("COLOR_TYPE", color).replace("POSITIVE_DOMAIN", positive);
+    await sql.unsafe(`CREATE TYPE ${color} AS ENUM ('red', 'green')`);
+    await sql.unsafe(`CREATE DOMAIN ${positive} AS int4 CHECK (VALUE > 0)`);
+    await sql.unsafe(`CREATE TABLE ${fx.table} (id int PRIMARY KEY, ${columns},
+      doubled int GENERATED ALWAYS AS (id * 2) STORED)`);
+    await sql.unsafe(`CREATE TABLE ${filtered} (id int PRIMARY KEY, keep text, secret text)`);
+    await sql.unsafe(`CREATE PUBLICATION ${fx.publication} FOR TABLE ${fx.table},
+      ${filtered} (id, keep) WHERE (keep <> 'skip')`);
+    await sql.unsafe(`INSERT INTO ${fx.table} VALUES (1, ${TYPED_VALUES})`);
+    await sql.unsafe(`INSERT INTO ${filtered} VALUES (1, 'yes', 's1'), (2, 'skip', 's2')`);
+    const connector = ConnectorProcess.start(connectorConfig({
+      slot: fx.slot,
+      publication: fx.publication,
+      tables: [`public.${fx.table}`, `public.${filtered}`],
+      targets: `
+[[targets]]
+name = "rows"
+tables = ["public.${fx.table}", "public.${filtered}"]
+topic = "tests.{table}"
+`,
+    }));
+    try {
+      await connector.waitForLine(/streaming slot/);
+      await sql.unsafe(`INSERT INTO ${fx.table} VALUES (2, ${TYPED_VALUES})`);
+      await sql.unsafe(`INSERT INTO ${filtered} VALUES (3, 'yes', 's3'), (4, 'skip', 's4')`);
+      const messages = await readEverything(sql, fx);
+      const typed = messages.filter((m) => m.topic === fx.topic).map((m) => JSON.parse(m.value!));
+      assert.deepEqual(typed.map((v) => v.op).sort(), ["insert", "snapshot"]);
+      const [snapshotRow, streamedRow] = ["snapshot", "insert"].map((op) => {
+        const { id: _id, ...rest } = typed.find((v) => v.op === op).after;
+        return rest;
+      });
+      assert.deepEqual(snapshotRow, streamedRow);
+      assert.equal(snapshotRow.amount, "12345678901234567890.123");
+      assert.equal(snapshotRow.positive, 42);
+      assert.ok(!("doubled" in snapshotRow), "a generated column was snapshotted");
+
+      const filteredTopic = `tests.${filtered}`;
+      const size = await topicSize(filteredTopic);
+      const rest = await readTopics([filteredTopic], (m) => m.length >= size);
+      assert.deepEqual(
+        rest.map((m) => JSON.parse(m.value!)).map((v) => [v.op, v.after]).sort(),
+        [["insert", { id: 3, keep: "yes" }], ["snapshot", { id: 1, keep: "yes" }]],
+      );
+      assert.equal((await connector.stop("SIGTERM")).code, 0);
+    } finally {
+      await connector.stop("SIGKILL");
+      await dropSlotAndPublication(sql, fx.slot, fx.publication);
+      await sql.end();
+    }
+  },
+);

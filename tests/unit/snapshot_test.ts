@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/mod.ts";
+import type { KafkaSink } from "../../src/kafka/sink.ts";
+import { Metrics } from "../../src/ops/metrics.ts";
+import { InflightBudget } from "../../src/pipeline/inflight.ts";
+import type { BackendFactory } from "../../src/source/backend.ts";
 import { snapshotMarkerName } from "../../src/source/snapshot.ts";
+import { Source, type SourceSettings } from "../../src/source/source.ts";
+import { ReplicationStream } from "../../src/source/stream.ts";
+import { fakeWalsender } from "../fixtures/walsender.ts";
 
 /** A config with one source carrying `source` (TOML lines). */
 function configWith(source: string): string {
@@ -72,4 +79,75 @@ Deno.test("snapshotMarkerName() keeps long slot names apart within 63 characters
   assert.notEqual(markerA, markerB);
   assert.match(markerA, /^a+_[0-9a-f]{8}_snapshot$/);
   assert.equal(snapshotMarkerName(a), markerA, "not stable across calls");
+});
+
+/** A sink that takes nothing: these sessions route no change. */
+const idleSink = {
+  circuitState: "closed",
+  onCircuitChange(): void {},
+  drain: () => Promise.resolve(),
+} as unknown as KafkaSink;
+
+const sourceSettings: SourceSettings = {
+  name: "main",
+  connection: {
+    host: "127.0.0.1",
+    port: 1,
+    database: "app",
+    user: "pg2kafka",
+    sslmode: "disable",
+    connectTimeoutMs: 1_000,
+  },
+  setup: {
+    slot: "unit_slot",
+    createSlot: true,
+    publication: "unit_pub",
+    createPublication: true,
+    alterPublication: true,
+    tables: "all",
+  },
+  statusIntervalMs: 60_000,
+  messages: false,
+  values: {},
+  reconnect: { initialMs: 10, maxMs: 20, multiplier: 2, jitter: 0 },
+};
+
+/** How long a stopped source may take to return from run(). */
+const STOP_LIMIT_MS = 2_000;
+
+Deno.test("a source stopped while its stream starts ends that stream and returns", async () => {
+  const startCalled = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const walsender = fakeWalsender();
+  const backend: BackendFactory = () => ({
+    prepare: () => Promise.resolve({ created: true, confirmedFlushLsn: 0x1000n }),
+    publishedPrimaryKeys: () => Promise.resolve(new Map()),
+    primaryKeys: () => Promise.resolve(new Map()),
+    startReplication: async (_lsn, handler) => {
+      startCalled.resolve();
+      await release.promise;
+      return new ReplicationStream(walsender.duplex, handler);
+    },
+    close: () => Promise.resolve(),
+  });
+  const source = new Source(sourceSettings, {
+    sink: idleSink,
+    account: new InflightBudget({ maxMessages: 10, maxBytes: 1024 }).account("main"),
+    metrics: new Metrics(),
+    targets: [],
+  }, backend);
+  const running = source.run();
+  await startCalled.promise;
+  // The snapshot just finished and START_REPLICATION is on its way when SIGTERM arrives.
+  await source.stop(0);
+  release.resolve();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const returned = await Promise.race([
+    running.then(() => true),
+    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), STOP_LIMIT_MS)),
+  ]);
+  clearTimeout(timer);
+  assert.ok(returned, "run() went on streaming after stop()");
+  assert.equal(source.status, "stopped");
+  assert.ok(walsender.duplex.writableEnded, "the stream started after stop() was left open");
 });
