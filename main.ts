@@ -161,18 +161,61 @@ export const CLI_OPTIONS = {
   connect: { type: "boolean", default: false },
 } as const;
 
+/** The options each command takes besides --help and --version. */
+const COMMAND_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  run: ["config"],
+  check: ["config", "connect"],
+  health: ["config", "url", "token", "max-retained-wal", "max-lag", "json"],
+  version: [],
+  help: [],
+};
+
+/**
+ * Why `args` misuse `command`, or null: an option another command takes, or
+ * words after the command, are refused rather than silently ignored.
+ */
+export function usageProblem(
+  command: string,
+  given: readonly string[],
+  positionals: readonly string[],
+): string | null {
+  const allowed = COMMAND_OPTIONS[command];
+  if (allowed === undefined) return null; // unknown commands are reported on their own
+  for (const option of given) {
+    if (option === "help" || option === "version" || allowed.includes(option)) continue;
+    const owners = Object.keys(COMMAND_OPTIONS).filter((c) => COMMAND_OPTIONS[c].includes(option));
+    return `option --${option} does not apply to "${command}" (it is an option of ${
+      owners.join(", ")
+    })`;
+  }
+  const extra = positionals.slice(command === "help" ? 2 : 1);
+  return extra.length > 0 ? `unexpected argument "${extra[0]}" after "${command}"` : null;
+}
+
 /** Runs the command line `args` and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: CLI_OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args,
+      options: CLI_OPTIONS,
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
   } catch (error) {
     console.error(`pg2kafka: ${(error as Error).message}\n\n${USAGE}`);
     return EXIT.usage;
   }
-  const { values, positionals } = parsed;
+  const { values, positionals, tokens } = parsed;
   if (values.help) return help(positionals[0]);
   const command = values.version ? "version" : positionals[0] ?? "help";
+  const given = tokens.flatMap((token) => token.kind === "option" ? [token.name] : []);
+  const problem = usageProblem(command, given, values.version ? [] : positionals);
+  if (problem !== null) {
+    console.error(`pg2kafka: ${problem}\n\n${COMMAND_HELP[command] ?? USAGE}`);
+    return EXIT.usage;
+  }
   switch (command) {
     case "version":
       console.log(`pg2kafka ${VERSION}`);
