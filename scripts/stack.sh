@@ -14,15 +14,34 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK_DIR="${PG2KAFKA_STACK_DIR:-$REPO_ROOT/.stack}"
 CACHE_DIR="${PG2KAFKA_CACHE_DIR:-$REPO_ROOT/.cache}"
 
+# Whether every existing folder on the way to $1 lets other users through.
+others_can_reach() {
+  local dir="$1" mode
+  while [[ "$dir" != "/" ]]; do
+    if [[ -e "$dir" ]]; then
+      mode="$(stat -c %a "$dir")"
+      (((8#$mode & 1) == 1)) || return 1
+    fi
+    dir="$(dirname "$dir")"
+  done
+}
+
+# PostgreSQL runs as an unprivileged user, who must reach the cluster's files.
+# A clone inside a private home (such as /root) is out of its reach, so the
+# cluster then lives in a folder of its own under /tmp, named after the stack.
+PG_DIR="$STACK_DIR/pg"
+if [[ "$(id -u)" == "0" ]] && ! others_can_reach "$STACK_DIR"; then
+  PG_DIR="/tmp/pg2kafka-pg-$(printf '%s' "$STACK_DIR" | md5sum | cut -c1-12)"
+fi
 PG_PORT="${PG2KAFKA_PG_PORT:-54329}"
-PG_DATA="$STACK_DIR/pg/data"
-PG_SOCKET_DIR="$STACK_DIR/pg/run"
-PG_LOG="$STACK_DIR/pg/postgres.log"
+PG_DATA="$PG_DIR/data"
+PG_SOCKET_DIR="$PG_DIR/run"
+PG_LOG="$PG_DIR/postgres.log"
 PG_DATABASE="app"
 PG_APP_USER="pg2kafka"
 PG_APP_PASSWORD="${PG2KAFKA_PG_PASSWORD:-pg2kafka-local}"
 PG_OS_USER_FALLBACK="pg2kafka"
-PG_TLS_DIR="$STACK_DIR/pg/tls"
+PG_TLS_DIR="$PG_DIR/tls"
 PG_CA_FILE="$PG_TLS_DIR/ca.crt"
 PG_TLS_DAYS=3650
 PG_TLS_MARKER="# pg2kafka local stack: TLS"
@@ -78,11 +97,11 @@ pg_init() {
   [[ -f "$PG_DATA/PG_VERSION" ]] && return
   say "initialising a PostgreSQL cluster in $PG_DATA"
   mkdir -p "$PG_DATA" "$PG_SOCKET_DIR"
-  chown -R "$(pg_os_user)" "$STACK_DIR/pg"
+  chown -R "$(pg_os_user)" "$PG_DIR"
   chmod 700 "$PG_DATA"
   as_pg_user "$(pg_bin_dir)/initdb" -D "$PG_DATA" --auth-local=trust --auth-host=scram-sha-256 \
-    --username=postgres --encoding=UTF8 --locale=C.UTF-8 >"$STACK_DIR/pg/initdb.log" 2>&1 ||
-    die "initdb failed, see $STACK_DIR/pg/initdb.log"
+    --username=postgres --encoding=UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 ||
+    die "initdb failed, see $PG_DIR/initdb.log"
   cat >>"$PG_DATA/postgresql.conf" <<CONF
 # pg2kafka local stack
 listen_addresses = '127.0.0.1'
