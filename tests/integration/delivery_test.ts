@@ -174,7 +174,8 @@ Deno.test(
       const end = await currentWalLsn(fx.sql);
 
       const delivered = await readTopics([fx.topic], (m) => m.length >= 2);
-      assert.deepEqual(delivered.map((m) => m.key), ['{"id":1}', '{"id":3}']);
+      // Different keys land in different partitions, read in no set order.
+      assert.deepEqual(delivered.map((m) => m.key).sort(), ['{"id":1}', '{"id":3}']);
       const parked = await readTopics(
         [DEAD_LETTER_TOPIC],
         (m) => m.some((x) => x.headers["pg2kafka.table"] === `public.${fx.table}`),

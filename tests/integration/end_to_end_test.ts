@@ -127,7 +127,9 @@ Deno.test(
       await readTopics([fx.topic], (m) => m.length >= 1);
 
       await stack("kafka-stop");
-      await sql.unsafe(`INSERT INTO ${fx.table} VALUES (2, 'during the outage')`);
+      // The same row, so its two changes share a partition and their order
+      // in Kafka is the order of the WAL.
+      await sql.unsafe(`UPDATE ${fx.table} SET note = 'during the outage' WHERE id = 1`);
       const changeEnd = await currentWalLsn(sql);
       await new Promise((resolve) => setTimeout(resolve, HOLD_OBSERVATION_MS));
       const held = await confirmedFlushLsn(sql, fx.slot);
