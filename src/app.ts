@@ -245,7 +245,11 @@ export class Pipeline {
     this.metrics.inflightMessages.set(this.#budget.messages);
     this.metrics.inflightBytes.set(this.#budget.bytes);
     for (const source of this.sources) {
-      this.metrics.sourceStreaming.labels(source.name).set(source.status === "streaming" ? 1 : 0);
+      const paused = source.status === "paused";
+      this.metrics.sourceStreaming.labels(source.name).set(
+        paused || source.status === "streaming" ? 1 : 0,
+      );
+      this.metrics.sourcePaused.labels(source.name).set(paused ? 1 : 0);
     }
   }
 }

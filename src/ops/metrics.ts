@@ -185,6 +185,12 @@ export class Metrics {
     labelNames: ["source"] as const,
     registers: [this.registry],
   });
+  readonly sourcePaused = new Gauge({
+    name: "pg2kafka_source_paused",
+    help: "1 while the source streams but waits for Kafka (in-flight budget full or circuit open).",
+    labelNames: ["source"] as const,
+    registers: [this.registry],
+  });
   readonly kafkaReachable = new Gauge({
     name: "pg2kafka_kafka_reachable",
     help: "1 when the last metadata request to Kafka succeeded, else 0.",

@@ -116,8 +116,12 @@ export class Source {
     return this.#settings.name;
   }
 
-  /** Where the source stands. */
+  /**
+   * Where the source stands: `paused` while it streams but waits for Kafka
+   * (the circuit is open or its in-flight budget is full).
+   */
   get status(): SourceStatus {
+    if (this.#status === "streaming" && this.#session?.waitingForKafka) return "paused";
     return this.#status;
   }
 
@@ -261,6 +265,11 @@ class Session {
     this.#deps = deps;
     this.#backend = backend;
     this.#decoder = new ChangeDecoder(settings.values, (id) => this.#primaryKeys.get(id));
+  }
+
+  /** Whether reading waits for Kafka to ack or to come back. */
+  get waitingForKafka(): boolean {
+    return this.#circuitOpen || this.#deps.account.full;
   }
 
   /** Resolves when the stream ends, with the error that ended it. */

@@ -251,10 +251,26 @@ Deno.test(
       // Liveness does not depend on Kafka: a broker outage must not restart the connector.
       assert.equal((await fetch(`${url}/health`)).status, 200);
 
+      // A change Kafka cannot take opens the circuit: the source shows it waits.
+      await sql.unsafe(`INSERT INTO ${fx.table} VALUES (1, 1)`);
+      const paused = `pg2kafka_source_paused{source="main"}`;
+      await waitFor("the source to show it is paused", async () => {
+        const { body } = await ready(url);
+        const source = (body.checks as { check: string; detail: string }[])
+          .find(({ check }) => check === "source");
+        return source?.detail === "paused" && (await scrape(url)).get(paused) === 1
+          ? true
+          : undefined;
+      }, 60_000);
+
       await stack("kafka-start");
       await waitFor("/ready to answer 200 again", async () => {
         return (await ready(url)).status === 200 ? true : undefined;
       }, 90_000);
+      await waitFor("the source to stream unpaused", async () => {
+        return (await scrape(url)).get(paused) === 0 ? true : undefined;
+      });
+      await readTopics([`tests.${fx.table}`], (m) => m.length >= 1);
       assert.equal((await connector.stop("SIGTERM")).code, 0);
       assertNoSecrets(fx, connector.lines);
     } finally {

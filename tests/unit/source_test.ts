@@ -329,9 +329,12 @@ Deno.test("Source sends a status update every status_interval while reading is p
     const before = flushes(walsender).length;
     await new Promise((resolve) => setTimeout(resolve, intervalMs * 6));
     assert.equal(harness.sink.handed.length, 1, "reading stayed paused at the budget");
+    assert.equal(harness.source.status, "paused");
     assert.ok(flushes(walsender).length - before >= 3, `${flushes(walsender).length - before}`);
     harness.sink.ack();
     await until("the second change", () => harness.sink.handed.length === 1);
+    harness.sink.ack();
+    await until("streaming again", () => harness.source.status === "streaming");
   } finally {
     await stop(harness);
   }
