@@ -28,6 +28,63 @@ export function formatCommitTime(micros: bigint): string {
   return `${iso.slice(0, iso.indexOf("."))}.${fraction}Z`;
 }
 
+/** An event's positions, transaction id and commit time as text, shared by its value and headers. */
+export interface EventText {
+  readonly lsn: string;
+  readonly commitLsn: string;
+  readonly xid: string;
+  readonly commitTs: string;
+}
+
+/**
+ * The text of one event.
+ *
+ * @example
+ * ```ts ignore
+ * eventText(event); // { lsn: "0/16B3748", commitLsn: "0/16B3790", xid: "742", commitTs: "2023-…Z" }
+ * ```
+ */
+export function eventText(event: ChangeEvent): EventText {
+  return {
+    lsn: formatLsn(event.lsn),
+    commitLsn: formatLsn(event.commitLsn),
+    xid: String(event.xid),
+    commitTs: formatCommitTime(event.commitTimeMicros),
+  };
+}
+
+/**
+ * Formats the text of a stream of events, formatting what the events of one
+ * transaction share (commit LSN, xid, commit time) once per transaction
+ * rather than once per event and message.
+ */
+export class EventTextFormatter {
+  #shared: EventText | null = null;
+  #commitLsn = 0n;
+  #xid = 0;
+  #commitTimeMicros = 0n;
+
+  /** The text of `event`. */
+  format(event: ChangeEvent): EventText {
+    const shared = this.#shared;
+    if (
+      shared !== null && event.commitLsn === this.#commitLsn && event.xid === this.#xid &&
+      event.commitTimeMicros === this.#commitTimeMicros
+    ) {
+      return {
+        lsn: formatLsn(event.lsn),
+        commitLsn: shared.commitLsn,
+        xid: shared.xid,
+        commitTs: shared.commitTs,
+      };
+    }
+    this.#commitLsn = event.commitLsn;
+    this.#xid = event.xid;
+    this.#commitTimeMicros = event.commitTimeMicros;
+    return this.#shared = eventText(event);
+  }
+}
+
 /**
  * The message key: the key columns of the row as a JSON object, taken from the
  * new row, or from the old one for deletes. Null when the table has no key.
@@ -69,7 +126,11 @@ export function keyRow(event: ChangeEvent): Row | null {
  * `unchanged` is present only when PostgreSQL left out unchanged TOAST
  * values: those columns are absent from `after`, never null or stale.
  */
-export function encodeValue(event: ChangeEvent, source: string): string {
+export function encodeValue(
+  event: ChangeEvent,
+  source: string,
+  text: EventText = eventText(event),
+): string {
   const value: Record<string, unknown> = {
     op: event.op,
     source,
@@ -77,10 +138,10 @@ export function encodeValue(event: ChangeEvent, source: string): string {
     table: event.table,
     before: event.before,
     after: event.after,
-    lsn: formatLsn(event.lsn),
-    commit_lsn: formatLsn(event.commitLsn),
+    lsn: text.lsn,
+    commit_lsn: text.commitLsn,
     xid: event.xid,
-    commit_ts: formatCommitTime(event.commitTimeMicros),
+    commit_ts: text.commitTs,
   };
   if (event.unchanged.length > 0) value.unchanged = event.unchanged;
   if (event.truncate) value.truncate = event.truncate;

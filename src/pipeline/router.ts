@@ -19,7 +19,7 @@ import { logger } from "../ops/log.ts";
 import { formatLsn } from "../lsn.ts";
 import type { Checkpoint, TransactionHandle } from "./checkpoint.ts";
 import type { InflightAccount } from "./inflight.ts";
-import { encodeKey, encodeValue, keyRow } from "./encode.ts";
+import { encodeKey, encodeValue, type EventText, EventTextFormatter, keyRow } from "./encode.ts";
 import { type DebeziumOrigin, encodeDebeziumValue } from "./debezium.ts";
 import { HEADER, type MessageOrigin, messageSize, type OutgoingMessage } from "./message.ts";
 import {
@@ -121,6 +121,8 @@ export class Router {
   /** Reused for every filter evaluation: filters run synchronously. */
   readonly #filterInput: FilterInput = { op: "", schema: "", table: "", old: null, new: null };
   readonly #debezium: DebeziumOrigin;
+  /** Formats a transaction's commit LSN, xid and time once for all its messages. */
+  readonly #text = new EventTextFormatter();
 
   /** Creates the router of `context.source` over the targets that take its changes. */
   constructor(context: RouteContext, targets: readonly RouteTarget[]) {
@@ -205,8 +207,9 @@ export class Router {
       if (!target.ops.has(event.op)) continue;
       const origin = this.#origin(event, tx, target.name);
       const topic = target.topicFor(this.#context.source, event.schema, event.table, event.op);
-      const value = encodeValue(event, this.#context.source);
-      const headers = this.#headers(event, origin);
+      const text = this.#text.format(event);
+      const value = encodeValue(event, this.#context.source, text);
+      const headers = this.#headers(event, text, origin);
       this.#hand({ topic, key: null, value, headers, origin }, { reason: "undecodable", error });
     }
   }
@@ -235,7 +238,8 @@ export class Router {
   ): void {
     const topic = target.topicFor(this.#context.source, event.schema, event.table, event.op);
     const keyColumns = target.keyColumns.length > 0 ? target.keyColumns : event.keyColumns;
-    const headers = this.#headers(event, origin);
+    const text = this.#text.format(event);
+    const headers = this.#headers(event, text, origin);
     let key: string | null = null;
     let value: string | null;
     let failure: DeliveryFailure | null = null;
@@ -245,7 +249,7 @@ export class Router {
       key = encodeKey(keyColumns, keyRow(event));
       value = target.format === "debezium"
         ? encodeDebeziumValue(event, this.#debezium, Date.now())
-        : encodeValue(event, this.#context.source);
+        : encodeValue(event, this.#context.source, text);
     } catch (error) {
       failure = { reason: "unencodable", error: String(error) };
       value = null;
@@ -280,11 +284,11 @@ export class Router {
     }
   }
 
-  #headers(event: ChangeEvent, origin: MessageOrigin): Record<string, string> {
+  #headers(event: ChangeEvent, text: EventText, origin: MessageOrigin): Record<string, string> {
     return {
-      [HEADER.lsn]: formatLsn(event.lsn),
-      [HEADER.commitLsn]: formatLsn(event.commitLsn),
-      [HEADER.xid]: String(event.xid),
+      [HEADER.lsn]: text.lsn,
+      [HEADER.commitLsn]: text.commitLsn,
+      [HEADER.xid]: text.xid,
       [HEADER.table]: origin.table,
       [HEADER.op]: event.op,
       [HEADER.source]: origin.source,

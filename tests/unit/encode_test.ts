@@ -5,6 +5,8 @@ import {
   encodeTransactionEvent,
   encodeTransactionPart,
   encodeValue,
+  eventText,
+  EventTextFormatter,
   formatCommitTime,
   keyOf,
   keyRow,
@@ -28,6 +30,31 @@ Deno.test("formatCommitTime() prints microseconds, including leading zeros", () 
   assert.equal(formatCommitTime(1_700_000_000_123_456n), "2023-11-14T22:13:20.123456Z");
   assert.equal(formatCommitTime(1_700_000_000_000_001n), "2023-11-14T22:13:20.000001Z");
   assert.equal(formatCommitTime(0n), "1970-01-01T00:00:00.000000Z");
+});
+
+Deno.test("EventTextFormatter.format() gives each event of a transaction its own LSN and the commit's text", () => {
+  const formatter = new EventTextFormatter();
+  const second = { ...UPDATE, lsn: 0x16B3790n };
+  assert.deepEqual(formatter.format(UPDATE), {
+    lsn: "0/16B3748",
+    commitLsn: "0/16B3800",
+    xid: "731",
+    commitTs: "2023-11-14T22:13:20.000001Z",
+  });
+  assert.deepEqual(formatter.format(second), { ...eventText(UPDATE), lsn: "0/16B3790" });
+  // The next transaction, and one that differs from it in a single field.
+  const next = {
+    ...UPDATE,
+    lsn: 0x2000000n,
+    commitLsn: 0x2000100n,
+    xid: 732,
+    commitTimeMicros: 0n,
+  };
+  assert.deepEqual(formatter.format(next), eventText(next));
+  for (const change of [{ xid: 733 }, { commitLsn: 0x2000200n }, { commitTimeMicros: 1n }]) {
+    const other = { ...next, ...change };
+    assert.deepEqual(formatter.format(other), eventText(other));
+  }
 });
 
 Deno.test("encodeKey() takes the key columns in order, a missing one as null", () => {
