@@ -16,6 +16,7 @@ import type { KafkaConfig } from "../config/mod.ts";
 import { logger } from "../ops/log.ts";
 import { VERSION } from "../version.ts";
 import { installEncoderPatch } from "./kafkajs_encoder.ts";
+import { installRecordPatch } from "./kafkajs_record.ts";
 
 const log = logger("kafkajs");
 
@@ -60,10 +61,19 @@ const CONNECTION_NOISE = /^(Connection error|Failed to connect to seed broker|Co
 
 let encoderInstalled = false;
 
-/** Installs the in-place kafkajs encoder once per process (see kafkajs_encoder.ts). */
+/**
+ * Installs the in-place kafkajs encoder and record encoder once per process
+ * (see kafkajs_encoder.ts and kafkajs_record.ts). Both only make producing
+ * cheaper: when the record encoder cannot be replaced, kafkajs's own serves.
+ */
 function installFasterEncoder(): void {
   if (encoderInstalled) return;
   installEncoderPatch();
+  try {
+    installRecordPatch();
+  } catch (error) {
+    log.warn("Kept kafkajs's own record encoder: {error}", { error: String(error) });
+  }
   encoderInstalled = true;
 }
 

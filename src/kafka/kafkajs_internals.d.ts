@@ -1,6 +1,7 @@
 /**
  * The parts of kafkajs's internal protocol `Encoder` (a CommonJS class,
- * shipped without types) that src/kafka/kafkajs_encoder.ts uses.
+ * shipped without types) that src/kafka/kafkajs_encoder.ts and
+ * src/kafka/kafkajs_record.ts use.
  *
  * @module
  */
@@ -19,6 +20,12 @@ declare class Encoder {
   constructor(initialSize?: number);
   static nextPowerOfTwo(value: number): number;
   static encodeZigZag64(value: unknown): KafkajsLong;
+  static sizeOfVarInt(value: number): number;
+  static sizeOfVarLong(value: number): number;
+  /** The bytes written so far are `buf[0, offset)`. */
+  buf: Uint8Array;
+  offset: number;
+  writeInt8(value: number): Encoder;
   writeVarInt(value: number): Encoder;
   writeVarLong(value: unknown): Encoder;
   writeVarIntString(value: string | null): Encoder;

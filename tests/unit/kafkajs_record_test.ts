@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createRequire } from "node:module";
+import { encodeRecord, type RecordFields } from "../../src/kafka/kafkajs_record.ts";
+
+const RECORD_MODULE = "kafkajs/src/protocol/recordBatch/record/v0/index.js";
+const FIXTURE = new URL("../fixtures/produce_request.ts", import.meta.url);
+
+/** kafkajs's own record encoder, loaded afresh: this process may have patched the cached one. */
+function kafkajsRecord(): (fields: RecordFields) => { buffer: Uint8Array } {
+  const require = createRequire(import.meta.url);
+  const path = require.resolve(RECORD_MODULE);
+  const cached = require.cache[path];
+  delete require.cache[path];
+  try {
+    return require(path);
+  } finally {
+    if (cached) require.cache[path] = cached;
+  }
+}
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+
+Deno.test("encodeRecord() writes the bytes of kafkajs's record encoder for every kind of field", () => {
+  const stock = kafkajsRecord();
+  assert.notEqual(stock, encodeRecord);
+  const cases: RecordFields[] = [
+    {},
+    { key: null, value: null, headers: {} },
+    { key: '{"id":1}', value: "{}", offsetDelta: 0, timestampDelta: 0 },
+    { key: "é", value: "日本語 🎉", offsetDelta: 999, timestampDelta: 1_795_932_547 },
+    { key: Buffer.from([0, 255]), value: Buffer.from("raw bytes"), offsetDelta: 64 },
+    { key: "k", offsetDelta: -1, timestampDelta: -5 },
+    { value: "v", headers: { a: "1", "ключ": "значение", bytes: Buffer.from([7]) } },
+    { value: "v", headers: { multi: ["x", "yy", ""] } },
+    { value: "x".repeat(100_000), headers: { big: "y".repeat(70_000) }, offsetDelta: 2 ** 20 },
+  ];
+  for (const fields of cases) {
+    assert.equal(
+      hex(encodeRecord(fields).buffer),
+      hex(stock(fields).buffer),
+      JSON.stringify(fields),
+    );
+  }
+});
+
+/** Runs the fixture in a process of its own and returns what it printed. */
+async function produceRequest(patched: boolean): Promise<{ hex: string; used: boolean }> {
+  const args = ["run", "--quiet", "--allow-read", "--allow-env", FIXTURE.pathname];
+  if (patched) args.push("--patched");
+  const output = await new Deno.Command(Deno.execPath(), { args, stderr: "inherit" }).output();
+  assert.equal(output.code, 0, "the produce request fixture failed");
+  return JSON.parse(new TextDecoder().decode(output.stdout));
+}
+
+Deno.test("installRecordPatch() makes kafkajs's produce requests use encodeRecord, byte for byte", async () => {
+  const [stock, patched] = await Promise.all([produceRequest(false), produceRequest(true)]);
+  assert.equal(stock.used, false);
+  assert.equal(patched.used, true);
+  assert.equal(patched.hex, stock.hex);
+});
+
+Deno.test("encodeRecord() writes a null header value as length -1, where kafkajs throws", () => {
+  const withNull = hex(encodeRecord({ value: "v", headers: { a: null } }).buffer);
+  const withEmpty = hex(encodeRecord({ value: "v", headers: { a: "" } }).buffer);
+  // The same size (a one-byte varint either way); only the length differs: 0 is 00, -1 is 01.
+  assert.equal(withEmpty.slice(-2), "00");
+  assert.equal(withNull, `${withEmpty.slice(0, -2)}01`);
+});
