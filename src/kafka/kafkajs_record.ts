@@ -60,16 +60,57 @@ function sizeOfField(length: number): number {
   return Encoder.sizeOfVarInt(length) + Math.max(length, 0);
 }
 
-function writeField(encoder: Encoder, value: Uint8Array | string | null, length: number): void {
+/** Text up to this many characters is copied by a loop, cheaper than a call into the runtime. */
+const SHORT_TEXT = 64;
+const MOST_SIGNIFICANT_BIT = 0x80;
+const LOW_SEVEN_BITS = 0x7f;
+const SEVEN_BITS = 128;
+
+/**
+ * Writes a field's varint length and its bytes. `bytes` is a plain view of
+ * the encoder's buffer: views of a node Buffer cost far more to make.
+ */
+function writeField(
+  encoder: Encoder,
+  bytes: Uint8Array,
+  value: Uint8Array | string | null,
+  length: number,
+): void {
   encoder.writeVarInt(length);
   if (value === null) return;
   const start = encoder.offset;
-  if (typeof value === "string") {
-    utf8.encodeInto(value, encoder.buf.subarray(start, start + length));
+  if (typeof value !== "string") {
+    bytes.set(value, start);
+  } else if (length === value.length && length <= SHORT_TEXT) {
+    // As many bytes as characters: ASCII, one byte per character.
+    for (let i = 0; i < length; i++) bytes[start + i] = value.charCodeAt(i);
   } else {
-    encoder.buf.set(value, start);
+    utf8.encodeInto(value, bytes.subarray(start, start + length));
   }
   encoder.offset = start + length;
+}
+
+/** Integers below this in magnitude have a zigzag form (twice as large) that a double holds exactly. */
+const EXACT_ZIGZAG_LIMIT = 2 ** 52;
+
+/**
+ * Writes a zigzag varint of up to 64 bits, as kafkajs's `writeVarLong`:
+ * plain arithmetic instead of kafkajs's Long objects when the value allows.
+ */
+function writeVarLong(encoder: Encoder, value: number): void {
+  if (!(Number.isInteger(value) && Math.abs(value) < EXACT_ZIGZAG_LIMIT)) {
+    encoder.writeVarLong(value);
+    return;
+  }
+  let zigzag = value >= 0 ? value * 2 : -value * 2 - 1;
+  const bytes = encoder.buf;
+  let offset = encoder.offset;
+  while (zigzag >= SEVEN_BITS) {
+    bytes[offset++] = (zigzag % SEVEN_BITS) | MOST_SIGNIFICANT_BIT;
+    zigzag = Math.floor(zigzag / SEVEN_BITS);
+  }
+  bytes[offset++] = zigzag & LOW_SEVEN_BITS;
+  encoder.offset = offset;
 }
 
 /**
@@ -104,12 +145,15 @@ export function encodeRecord(fields: RecordFields): Encoder {
   for (const length of lengths) bodySize += sizeOfField(length);
 
   const encoder = new Encoder(Encoder.sizeOfVarInt(bodySize) + bodySize);
-  encoder.writeVarInt(bodySize).writeInt8(NO_ATTRIBUTES).writeVarLong(timestampDelta)
-    .writeVarInt(offsetDelta);
-  writeField(encoder, key, keyLength);
-  writeField(encoder, value, valueLength);
+  encoder.writeVarInt(bodySize).writeInt8(NO_ATTRIBUTES);
+  writeVarLong(encoder, timestampDelta);
+  encoder.writeVarInt(offsetDelta);
+  const buf = encoder.buf;
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+  writeField(encoder, bytes, key, keyLength);
+  writeField(encoder, bytes, value, valueLength);
   encoder.writeVarInt(parts.length / 2);
-  for (let i = 0; i < parts.length; i++) writeField(encoder, parts[i], lengths[i]);
+  for (let i = 0; i < parts.length; i++) writeField(encoder, bytes, parts[i], lengths[i]);
   return encoder;
 }
 

@@ -31,6 +31,10 @@ Deno.test("encodeRecord() writes the bytes of kafkajs's record encoder for every
     { key: "é", value: "日本語 🎉", offsetDelta: 999, timestampDelta: 1_795_932_547 },
     { key: Buffer.from([0, 255]), value: Buffer.from("raw bytes"), offsetDelta: 64 },
     { key: "k", offsetDelta: -1, timestampDelta: -5 },
+    // Around the largest deltas plain arithmetic writes exactly, and beyond.
+    ...[2 ** 52 - 1, -(2 ** 52) + 1, 2 ** 52, -(2 ** 52), 2 ** 53 - 1, -(2 ** 53) + 1, 2 ** 60]
+      .map((timestampDelta) => ({ key: "k", timestampDelta })),
+    { value: "a".repeat(64), headers: { short: "b".repeat(63), long: "c".repeat(65), é: "é" } },
     { value: "v", headers: { a: "1", "ключ": "значение", bytes: Buffer.from([7]) } },
     { value: "v", headers: { multi: ["x", "yy", ""] } },
     { value: "x".repeat(100_000), headers: { big: "y".repeat(70_000) }, offsetDelta: 2 ** 20 },
