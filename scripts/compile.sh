@@ -35,7 +35,7 @@ done
 rm -f "$OUTPUT"
 mkdir -p "$(dirname "$OUTPUT")"
 log="$(mktemp)"
-if "$DENO" compile --allow-all "${excludes[@]}" --output "$OUTPUT" main.ts >"$log" 2>&1; then
+if "$DENO" compile --v8-flags=--max-semi-space-size=8 --allow-all "${excludes[@]}" --output "$OUTPUT" main.ts >"$log" 2>&1; then
   rm -f "$log"
   echo "compile: built $OUTPUT ($(du -h "$OUTPUT" | cut -f1))"
   exit 0

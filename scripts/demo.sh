@@ -26,7 +26,7 @@ ALTER TABLE orders OWNER TO pg2kafka;
 SQL
 
 echo "== starting pg2kafka (log: $LOG)"
-"$DENO" run --allow-all main.ts run --config config.example.toml >"$LOG" 2>&1 &
+"$DENO" run --v8-flags=--max-semi-space-size=8 --allow-all main.ts run --config config.example.toml >"$LOG" 2>&1 &
 connector=$!
 trap 'kill "$connector" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

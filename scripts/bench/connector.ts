@@ -1,11 +1,13 @@
 /**
- * The connector under test, run as users run it: `deno run --allow-all
- * main.ts run --config <generated toml>` in its own process, whose memory and
+ * The connector under test, run as users run it: `deno run` with the V8
+ * flags of scripts/v8_flags.ts and `--allow-all main.ts run --config
+ * <generated toml>`, in its own process, whose memory and
  * CPU time the bench reads from /proc.
  *
  * @module
  */
 import { type ProcessUsage, UsageSampler } from "./proc.ts";
+import { V8_FLAGS_ARG } from "../v8_flags.ts";
 
 const STOP_TIMEOUT_MS = 60_000;
 /** Lines of output kept to explain a failure. */
@@ -57,6 +59,7 @@ export class BenchConnector {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
+        V8_FLAGS_ARG,
         "--allow-all",
         ...profile,
         entry,

@@ -176,7 +176,13 @@ export const kafkaSchema = z.strictObject({
   }).prefault({}),
 });
 
-const DEFAULT_MAX_INFLIGHT_MESSAGES = 20_000;
+/**
+ * Produce batches' worth of messages in flight by default: enough to keep
+ * Kafka busy while acks come back; more only holds memory
+ * (docs/benchmarks.md, "Memory").
+ */
+const DEFAULT_BATCHES_IN_FLIGHT = 5;
+const DEFAULT_MAX_INFLIGHT_MESSAGES = DEFAULT_BATCHES_IN_FLIGHT * DEFAULT_BATCH_MAX_MESSAGES;
 
 /** The `[limits]` table. */
 export const limitsSchema = z.strictObject({

@@ -9,6 +9,7 @@
 import postgres, { type Sql } from "postgres";
 import { Kafka, logLevel } from "kafkajs";
 import { routeProcessWarnings } from "../../src/kafka/client.ts";
+import { V8_FLAGS_ARG } from "../../scripts/v8_flags.ts";
 
 routeProcessWarnings((warning) => console.warn(`${warning.name}: ${warning.message}`));
 
@@ -264,7 +265,15 @@ export class ConnectorProcess {
     const configPath = Deno.makeTempFileSync({ prefix: "pg2kafka-test-", suffix: ".toml" });
     Deno.writeTextFileSync(configPath, config);
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", `${REPO_ROOT}main.ts`, "run", "--config", configPath],
+      args: [
+        "run",
+        V8_FLAGS_ARG,
+        "--allow-all",
+        `${REPO_ROOT}main.ts`,
+        "run",
+        "--config",
+        configPath,
+      ],
       env: { PG2KAFKA_PG_PASSWORD: STACK.pgPassword, ...extraEnv },
       stdout: "piped",
       stderr: "piped",
