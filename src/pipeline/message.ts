@@ -58,7 +58,7 @@ export const HEADER = {
 } as const;
 
 /** Any character outside ASCII, whose UTF-8 form takes more than one byte. */
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** Approximate bytes of a string in UTF-8 without encoding it (exact for ASCII). */
 export function approximateBytes(text: string | null): number {
