@@ -11,14 +11,7 @@
  *
  * @module
  */
-import {
-  type Admin,
-  type Kafka,
-  type Message,
-  Partitioners,
-  type Producer,
-  type TopicMessages,
-} from "kafkajs";
+import type { Admin, Kafka, Message, Producer, TopicMessages } from "kafkajs";
 import type { OutgoingMessage } from "../pipeline/message.ts";
 import { messageSize } from "../pipeline/message.ts";
 import { formatLsn } from "../lsn.ts";
@@ -26,6 +19,7 @@ import type { ChangeOutcome, Metrics } from "../ops/metrics.ts";
 import { CIRCUIT_STATE_VALUE } from "../ops/metrics.ts";
 import { logger } from "../ops/log.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
+import { createPartitioner } from "./partitioner.ts";
 import { CircuitBreaker, type CircuitState } from "./circuit_breaker.ts";
 import { classifyError, describeError, isTooLarge, type KafkaErrorKind } from "./errors.ts";
 
@@ -117,7 +111,7 @@ export class KafkaSink {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: true,
       // murmur2 on the key, as the Java client: one row's changes share a partition.
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner,
       retry: KAFKAJS_RETRY,
     });
     this.#admin = kafka.admin({ retry: KAFKAJS_RETRY });
