@@ -17,6 +17,7 @@ import { logger } from "../ops/log.ts";
 import { VERSION } from "../version.ts";
 import { installEncoderPatch } from "./kafkajs_encoder.ts";
 import { installRecordPatch } from "./kafkajs_record.ts";
+import { installCrc32cPatch } from "./crc32c.ts";
 
 const log = logger("kafkajs");
 
@@ -62,17 +63,18 @@ const CONNECTION_NOISE = /^(Connection error|Failed to connect to seed broker|Co
 let encoderInstalled = false;
 
 /**
- * Installs the in-place kafkajs encoder and record encoder once per process
- * (see kafkajs_encoder.ts and kafkajs_record.ts). Both only make producing
- * cheaper: when the record encoder cannot be replaced, kafkajs's own serves.
+ * Installs the in-place kafkajs encoder, record encoder and CRC-32C once per
+ * process (see kafkajs_encoder.ts, kafkajs_record.ts and crc32c.ts). They
+ * only make producing cheaper: what cannot be replaced, kafkajs's own serves.
  */
 function installFasterEncoder(): void {
   if (encoderInstalled) return;
   installEncoderPatch();
   try {
     installRecordPatch();
+    installCrc32cPatch();
   } catch (error) {
-    log.warn("Kept kafkajs's own record encoder: {error}", { error: String(error) });
+    log.warn("Kept kafkajs's own record encoding: {error}", { error: String(error) });
   }
   encoderInstalled = true;
 }

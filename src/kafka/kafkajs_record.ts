@@ -7,10 +7,8 @@
  * (tests/unit/kafkajs_record_test.ts compares them) into one exactly sized
  * encoder in about 5 µs.
  *
- * kafkajs requires its record module when it first loads a produce request,
- * which happens lazily once a broker answered; {@linkcode installRecordPatch}
- * swaps the module's export in the CommonJS module cache before that.
- * kafkajs is pinned in deno.lock, so the module patched here cannot move.
+ * {@linkcode installRecordPatch} puts it in place of kafkajs's record module
+ * before kafkajs loads its produce request (see kafkajs_modules.ts).
  *
  * @module
  */
@@ -18,7 +16,7 @@
 // @ts-types="./kafkajs_internals.d.ts"
 import Encoder from "kafkajs/src/protocol/encoder.js";
 import { Buffer } from "node:buffer";
-import { createRequire } from "node:module";
+import { replaceProduceModule } from "./kafkajs_modules.ts";
 
 /** A key, value or header value as kafkajs takes it: a Buffer, text, or none. */
 type RecordBytes = Buffer | string | null | undefined;
@@ -158,8 +156,6 @@ export function encodeRecord(fields: RecordFields): Encoder {
 }
 
 const RECORD_MODULE = "kafkajs/src/protocol/recordBatch/record/v0/index.js";
-/** The modules that take the record encoder when they load. */
-const PRODUCE_REQUEST_MODULE = /kafkajs[/\\]src[/\\]protocol[/\\]requests[/\\]produce[/\\]/;
 
 /**
  * Makes kafkajs's produce requests encode records with
@@ -170,17 +166,5 @@ const PRODUCE_REQUEST_MODULE = /kafkajs[/\\]src[/\\]protocol[/\\]requests[/\\]pr
  * the encoder it loaded with.
  */
 export function installRecordPatch(): () => void {
-  const require = createRequire(import.meta.url);
-  const path = require.resolve(RECORD_MODULE);
-  const loaded = Object.keys(require.cache).find((file) => PRODUCE_REQUEST_MODULE.test(file));
-  if (loaded !== undefined) {
-    throw new Error(`kafkajs loaded ${loaded} before the record encoder could be replaced`);
-  }
-  require(path);
-  const module = require.cache[path]!;
-  const original = module.exports;
-  module.exports = encodeRecord;
-  return () => {
-    module.exports = original;
-  };
+  return replaceProduceModule(RECORD_MODULE, encodeRecord);
 }

@@ -57,7 +57,7 @@ async function produceRequest(patched: boolean): Promise<{ hex: string; used: bo
   return JSON.parse(new TextDecoder().decode(output.stdout));
 }
 
-Deno.test("installRecordPatch() makes kafkajs's produce requests use encodeRecord, byte for byte", async () => {
+Deno.test("installRecordPatch() and installCrc32cPatch() change no byte of kafkajs's produce requests", async () => {
   const [stock, patched] = await Promise.all([produceRequest(false), produceRequest(true)]);
   assert.equal(stock.used, false);
   assert.equal(patched.used, true);
