@@ -1,28 +1,15 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { createRequire } from "node:module";
+import { freshKafkajsModule } from "../fixtures/kafkajs_module.ts";
 import { encodeRecord, type RecordFields } from "../../src/kafka/kafkajs_record.ts";
 
 const RECORD_MODULE = "kafkajs/src/protocol/recordBatch/record/v0/index.js";
 const FIXTURE = new URL("../fixtures/produce_request.ts", import.meta.url);
 
-/** kafkajs's own record encoder, loaded afresh: this process may have patched the cached one. */
-function kafkajsRecord(): (fields: RecordFields) => { buffer: Uint8Array } {
-  const require = createRequire(import.meta.url);
-  const path = require.resolve(RECORD_MODULE);
-  const cached = require.cache[path];
-  delete require.cache[path];
-  try {
-    return require(path);
-  } finally {
-    if (cached) require.cache[path] = cached;
-  }
-}
-
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
 Deno.test("encodeRecord() writes the bytes of kafkajs's record encoder for every kind of field", () => {
-  const stock = kafkajsRecord();
+  const stock = freshKafkajsModule<(fields: RecordFields) => { buffer: Uint8Array }>(RECORD_MODULE);
   assert.notEqual(stock, encodeRecord);
   const cases: RecordFields[] = [
     {},
