@@ -251,7 +251,8 @@ Deno.test(
       // Liveness does not depend on Kafka: a broker outage must not restart the connector.
       assert.equal((await fetch(`${url}/health`)).status, 200);
 
-      // A change Kafka cannot take opens the circuit: the source shows it waits.
+      // A change Kafka cannot take opens the circuit after three failed produce
+      // attempts (each takes kafkajs seconds to give up): the source shows it waits.
       await sql.unsafe(`INSERT INTO ${fx.table} VALUES (1, 1)`);
       const paused = `pg2kafka_source_paused{source="main"}`;
       await waitFor("the source to show it is paused", async () => {
@@ -261,7 +262,7 @@ Deno.test(
         return source?.detail === "paused" && (await scrape(url)).get(paused) === 1
           ? true
           : undefined;
-      }, 60_000);
+      }, 90_000);
 
       await stack("kafka-start");
       await waitFor("/ready to answer 200 again", async () => {
