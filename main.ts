@@ -298,7 +298,7 @@ async function run(path: string): Promise<number> {
     return [signal, handler] as const;
   });
   await pipeline.start();
-  pipeline.sink.onFailure((error) => {
+  pipeline.onFailure((error) => {
     log.fatal("Stopping: {error}. The slot keeps every unacknowledged change.", {
       error: error.message,
     });

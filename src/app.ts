@@ -8,7 +8,10 @@
 import type { Config, SourceConfig, TargetConfig } from "./config/mod.ts";
 import { secretsOf } from "./config/mod.ts";
 import { createKafka } from "./kafka/client.ts";
-import { KafkaSink } from "./kafka/sink.ts";
+import { KafkaSink, type SinkOptions } from "./kafka/sink.ts";
+import { TransactionalSink } from "./kafka/transactional_sink.ts";
+import { ProgressTopic } from "./kafka/progress.ts";
+import type { CircuitState } from "./kafka/circuit_breaker.ts";
 import { formatLsn } from "./lsn.ts";
 import { createOpsHandler, type OpsEndpoints, type OpsServer, serveOps } from "./ops/http.ts";
 import { KafkaProbe } from "./ops/kafka_probe.ts";
@@ -28,10 +31,20 @@ import { Source, type SourceSettings } from "./source/source.ts";
 
 const log = logger("app");
 
+/** A sink as the pipeline runs it: started, stopped, watched. */
+type RunningSink = KafkaSink | TransactionalSink;
+
+/** Circuit states from best to worst, to report the worst of several sinks. */
+const CIRCUIT_SEVERITY: readonly CircuitState[] = ["closed", "half_open", "open"];
+
 /** A running pipeline. */
 export class Pipeline {
   readonly metrics = new Metrics();
-  readonly sink: KafkaSink;
+  /**
+   * One shared sink (at-least-once), or one per source (exactly-once: each
+   * source has its own transactional id), in the order of `sources`.
+   */
+  readonly sinks: readonly RunningSink[];
   readonly sources: readonly Source[];
   readonly #config: Config;
   readonly #budget: InflightBudget;
@@ -51,7 +64,7 @@ export class Pipeline {
   constructor(config: Config) {
     this.#config = config;
     const { kafka, limits } = config;
-    this.sink = new KafkaSink(createKafka(kafka), {
+    const sinkOptions: SinkOptions = {
       lingerMs: kafka.lingerMs,
       batchMaxMessages: kafka.batchMaxMessages,
       batchMaxBytes: kafka.batchMaxBytes,
@@ -63,15 +76,34 @@ export class Pipeline {
       createTopics: kafka.createTopics
         ? { partitions: kafka.topicPartitions, replicationFactor: kafka.topicReplicationFactor }
         : null,
-    }, this.metrics);
+    };
+    if (kafka.delivery === "exactly_once") {
+      const client = createKafka(kafka);
+      const progress = new ProgressTopic(client, {
+        topic: kafka.transactions.progressTopic,
+        replicationFactor: kafka.topicReplicationFactor,
+      });
+      this.sinks = config.sources.map((source) =>
+        new TransactionalSink(client, progress, {
+          ...sinkOptions,
+          source: source.name,
+          slot: source.slot,
+          database: source.database,
+          transactionalId: source.transactionalId,
+          transactions: kafka.transactions,
+        }, this.metrics)
+      );
+    } else {
+      this.sinks = [new KafkaSink(createKafka(kafka), sinkOptions, this.metrics)];
+    }
     this.#budget = new InflightBudget({
       maxMessages: limits.maxInflightMessages,
       maxBytes: limits.maxInflightBytes,
     });
     for (const { name } of config.sources) this.#accounts.set(name, this.#budget.account(name));
-    this.sources = config.sources.map((source) =>
+    this.sources = config.sources.map((source, index) =>
       new Source(sourceSettings(source), {
-        sink: this.sink,
+        sink: this.sinks[index] ?? this.sinks[0],
         account: this.#accounts.get(source.name)!,
         metrics: this.metrics,
         targets: config.targets.filter((target) => targetReads(target, source.name)),
@@ -114,7 +146,7 @@ export class Pipeline {
     this.#gauges = setInterval(() => this.#updateGauges(), GAUGE_INTERVAL_MS);
     this.#kafkaProbe.start();
     this.#slotMonitor.start();
-    await this.sink.start();
+    await Promise.all(this.sinks.map((sink) => sink.start()));
     this.#runs = this.sources.map((source) => this.#run(source));
     log.info("Pipeline started with {sources} source(s) and {targets} target(s)", {
       sources: this.sources.length,
@@ -132,7 +164,7 @@ export class Pipeline {
     await Promise.all(this.sources.map((source) => source.stop(graceMs)));
     await Promise.all(this.#runs);
     clearInterval(this.#gauges);
-    await this.sink.stop();
+    await Promise.all(this.sinks.map((sink) => sink.stop()));
     await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop()]);
     await this.#http?.shutdown();
   }
@@ -143,8 +175,8 @@ export class Pipeline {
       stopping: this.#stopping,
       sources: this.sources.map((source) => this.#snapshot(source)),
       kafka: { reachable: this.#kafkaProbe.reachable, error: this.#redact(this.#kafkaProbe.error) },
-      circuit: this.sink.circuitState,
-      sinkFailure: this.#redact(this.sink.failure?.message ?? null),
+      circuit: this.#circuitState(),
+      sinkFailure: this.#redact(this.#sinkFailure()?.message ?? null),
     });
   }
 
@@ -153,8 +185,29 @@ export class Pipeline {
     return assessLiveness({
       tickAgeMs: Date.now() - this.#lastTickMs,
       deadSources: [...this.#deadSources],
-      sinkFailed: this.sink.failure !== null,
+      sinkFailed: this.#sinkFailure() !== null,
     }, TICK_STALE_AFTER_MS);
+  }
+
+  /** Calls `listener` once if a sink stops for good (the process must exit). */
+  onFailure(listener: (error: Error) => void): void {
+    let called = false;
+    for (const sink of this.sinks) {
+      sink.onFailure((error) => {
+        if (!called) listener(error);
+        called = true;
+      });
+    }
+  }
+
+  #circuitState(): CircuitState {
+    const severity = (state: CircuitState) => CIRCUIT_SEVERITY.indexOf(state);
+    return this.sinks.map((sink) => sink.circuitState)
+      .reduce((worst, state) => severity(state) > severity(worst) ? state : worst, "closed");
+  }
+
+  #sinkFailure(): Error | null {
+    return this.sinks.find((sink) => sink.failure !== null)?.failure ?? null;
   }
 
   #startHttp(): void {

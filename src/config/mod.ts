@@ -29,6 +29,7 @@ export type {
   Config,
   HttpConfig,
   KafkaConfig,
+  TransactionsConfig,
   LimitsConfig,
   LogConfig,
   SaslConfig,

@@ -10,6 +10,7 @@ import { resolveConfigPath } from "./checks.ts";
 import {
   DEFAULT_CHANGE_TOPIC,
   DEFAULT_TRANSACTION_TOPIC,
+  defaultTransactionalId,
   NO_HEARTBEAT_TABLE,
   type ValidatedConfig,
 } from "./schema.ts";
@@ -89,6 +90,7 @@ function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
     snapshotFetchRows: source.snapshot_fetch_rows,
     heartbeatIntervalMs: source.heartbeat_interval,
     heartbeatTable: source.heartbeat_table === NO_HEARTBEAT_TABLE ? null : source.heartbeat_table,
+    transactionalId: source.transactional_id || defaultTransactionalId(source.name),
   };
 }
 
@@ -116,6 +118,14 @@ function resolveKafka(kafka: Validated["kafka"], baseDir: string): KafkaConfig {
     circuitBreaker: {
       failureThreshold: kafka.circuit_breaker.failure_threshold,
       openDurationMs: kafka.circuit_breaker.open_duration,
+    },
+    delivery: kafka.delivery,
+    transactions: {
+      progressTopic: kafka.transactions.progress_topic,
+      maxMessages: kafka.transactions.max_messages,
+      maxBytes: kafka.transactions.max_bytes,
+      maxDurationMs: kafka.transactions.max_duration,
+      timeoutMs: kafka.transactions.timeout,
     },
   };
 }

@@ -93,6 +93,7 @@ const sourceFields = {
   snapshot_fetch_rows: integer(1).prefault(DEFAULT_SNAPSHOT_FETCH_ROWS),
   heartbeat_interval: duration(true).prefault("0s"),
   heartbeat_table: optionalTableName().prefault(""),
+  transactional_id: z.string().prefault(""),
 };
 
 /** verify-full checks the server certificate, so it needs the CA to check it against. */
@@ -144,6 +145,8 @@ export const singleSourceSchema = withSourceRules(z.strictObject({
 const DEFAULT_BATCH_MAX_MESSAGES = 1_000;
 const DEFAULT_TOPIC_PARTITIONS = 3;
 const DEFAULT_FAILURE_THRESHOLD = 5;
+/** Messages of one Kafka transaction (exactly-once delivery) by default. */
+const DEFAULT_TRANSACTION_MAX_MESSAGES = 20_000;
 
 /** The `[kafka]` table. */
 export const kafkaSchema = z.strictObject({
@@ -174,6 +177,20 @@ export const kafkaSchema = z.strictObject({
     failure_threshold: integer(1).prefault(DEFAULT_FAILURE_THRESHOLD),
     open_duration: duration().prefault("10s"),
   }).prefault({}),
+  delivery: z.enum(["at_least_once", "exactly_once"]).prefault("at_least_once"),
+  transactions: z.strictObject({
+    progress_topic: topicName().prefault("pg2kafka.progress"),
+    max_messages: integer(1).prefault(DEFAULT_TRANSACTION_MAX_MESSAGES),
+    max_bytes: size().prefault("16MiB"),
+    max_duration: duration().prefault("1s"),
+    timeout: duration().prefault("60s"),
+  }).superRefine((value, context) => {
+    if (value.max_duration >= value.timeout) {
+      const message = "expected a duration shorter than timeout, which aborts a Kafka " +
+        "transaction open that long";
+      context.issues.push(refinementIssue(["max_duration"], message));
+    }
+  }, whenValid("max_duration", "timeout")).prefault({}),
 });
 
 /**
@@ -283,7 +300,48 @@ export const configSchema = z.strictObject({
   log: logSchema,
   shutdown: shutdownSchema,
   health: healthSchema,
-}).superRefine(checkLargestMessageFits, whenValid("kafka", "limits", "targets"));
+}).superRefine(checkLargestMessageFits, whenValid("kafka", "limits", "targets"))
+  .superRefine(checkExactlyOnce, whenValid("kafka", "targets", "sources"));
+
+/**
+ * The transactional id of a source that names none: stable across restarts
+ * and shared by the active and standby processes of one config.
+ */
+export function defaultTransactionalId(source: string): string {
+  return `pg2kafka.${source}`;
+}
+
+/**
+ * Exactly-once delivery cuts a large PostgreSQL transaction across Kafka
+ * transactions at change boundaries: a transaction-mode target's message
+ * holds many changes and could not be cut, so the two do not combine. Two
+ * sources with one transactional id would fence each other.
+ */
+function checkExactlyOnce(
+  config: {
+    kafka: { delivery: string };
+    targets?: { mode: string }[];
+    sources?: { name: string; transactional_id: string }[];
+  },
+  context: z.RefinementCtx,
+): void {
+  if (config.kafka.delivery !== "exactly_once") return;
+  (config.targets ?? []).forEach((target, index) => {
+    if (target.mode !== "transaction") return;
+    const message = `expected mode "change" because kafka.delivery is "exactly_once" ` +
+      "(a transaction message can outgrow one Kafka transaction), found \"transaction\"";
+    context.issues.push(refinementIssue(["targets", index, "mode"], message));
+  });
+  const seen = new Set<string>();
+  (config.sources ?? []).forEach((source, index) => {
+    const id = source.transactional_id || defaultTransactionalId(source.name);
+    if (seen.has(id)) {
+      const message = `expected a transactional id no other source uses, found "${id}" twice`;
+      context.issues.push(refinementIssue(["sources", index, "transactional_id"], message));
+    }
+    seen.add(id);
+  });
+}
 
 /**
  * The in-flight byte cap must admit the largest message a target may

@@ -71,6 +71,8 @@ export interface SourceConfig {
   heartbeatIntervalMs: number;
   /** The table a heartbeat upserts, or `null` to emit a logical decoding message instead. */
   heartbeatTable: TableName | null;
+  /** The Kafka transactional id of the source (exactly-once delivery). */
+  transactionalId: string;
 }
 
 /** SASL credentials for the Kafka connection. */
@@ -116,6 +118,24 @@ export interface KafkaConfig {
     /** How long the breaker stays open before a half-open probe, in milliseconds. */
     openDurationMs: number;
   };
+  /** `exactly_once`: Kafka transactions carrying each source's progress record. */
+  delivery: "at_least_once" | "exactly_once";
+  /** Bounds of the Kafka transactions of exactly-once delivery. */
+  transactions: TransactionsConfig;
+}
+
+/** Bounds of one Kafka transaction and where progress records go (exactly-once delivery). */
+export interface TransactionsConfig {
+  /** Compacted topic holding each source's progress record. */
+  progressTopic: string;
+  /** A Kafka transaction commits once it holds this many messages... */
+  maxMessages: number;
+  /** ...or this many bytes... */
+  maxBytes: number;
+  /** ...or once it has been open this long, in milliseconds. */
+  maxDurationMs: number;
+  /** The broker aborts a transaction open longer than this, in milliseconds. */
+  timeoutMs: number;
 }
 
 /** Caps on work in flight (DESIGN invariant 4). */

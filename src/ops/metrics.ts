@@ -155,6 +155,12 @@ export class Metrics {
     help: "Kafka circuit breaker: 0 closed, 1 half-open, 2 open.",
     registers: [this.registry],
   });
+  readonly kafkaTransactions = new Counter({
+    name: "pg2kafka_kafka_transactions_total",
+    help: "Kafka transactions of exactly-once delivery, committed or aborted.",
+    labelNames: ["source", "outcome"] as const,
+    registers: [this.registry],
+  });
   readonly reconnects = new Counter({
     name: "pg2kafka_reconnects_total",
     help: "Reconnections of the replication stream.",

@@ -13,12 +13,13 @@
  */
 import type { ChangeEvent, ChangeOp } from "../model.ts";
 import type { TransactionSummary } from "../filter/mod.ts";
-import type { KafkaSink } from "../kafka/sink.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import { logger } from "../ops/log.ts";
-import { formatLsn } from "../lsn.ts";
+import { formatLsn, type Lsn } from "../lsn.ts";
 import type { Checkpoint, TransactionHandle } from "./checkpoint.ts";
 import type { InflightAccount } from "./inflight.ts";
+import type { ReplayGate } from "./exactly_once.ts";
+import type { Sink } from "./sink_port.ts";
 import { encodeKey, encodeValue, type EventText, EventTextFormatter, keyRow } from "./encode.ts";
 import { type DebeziumOrigin, encodeDebeziumValue } from "./debezium.ts";
 import { HEADER, type MessageOrigin, messageSize, type OutgoingMessage } from "./message.ts";
@@ -70,8 +71,13 @@ export interface RouteContext {
   readonly source: string;
   readonly checkpoint: Checkpoint;
   readonly account: InflightAccount;
-  readonly sink: KafkaSink;
+  readonly sink: Sink;
   readonly metrics: Metrics;
+  /**
+   * Exactly-once delivery: skips the changes Kafka already holds and marks
+   * in the sink where each change and transaction ends.
+   */
+  readonly replay?: ReplayGate;
   /** The database the source replicates (`source.db` of Debezium envelopes). */
   readonly database?: string;
 }
@@ -165,6 +171,14 @@ export class Router {
 
   /** Routes one change of transaction `tx`. */
   route(event: ChangeEvent, tx: TransactionHandle): void {
+    const replay = this.#context.replay;
+    if (replay === undefined) return this.#route(event, tx);
+    if (!replay.admit(event.commitLsn, event.lsn)) return;
+    this.#route(event, tx);
+    this.#context.sink.mark!(replay.position());
+  }
+
+  #route(event: ChangeEvent, tx: TransactionHandle): void {
     this.#summary?.add(event);
     for (const route of this.#routesFor(event.schema, event.table)) {
       const target = route.target;
@@ -188,11 +202,14 @@ export class Router {
   /**
    * Ends transaction `tx` at its Commit: transaction-mode targets send their
    * final parts. Call it before `Checkpoint.commit`, which forbids tracking
-   * more messages of `tx`.
+   * more messages of `tx`. `commitLsn` (Begin's final LSN) and `endLsn` place
+   * the commit for exactly-once delivery.
    */
-  commit(tx: TransactionHandle): void {
+  commit(tx: TransactionHandle, commitLsn: Lsn = 0n, endLsn: Lsn = 0n): void {
     const summary = this.#summary?.take() ?? null;
     for (const transaction of this.#transactions) transaction.commit(tx, summary);
+    const replay = this.#context.replay;
+    if (replay !== undefined) this.#context.sink.mark!(replay.committed(commitLsn, endLsn));
   }
 
   /**
@@ -203,6 +220,13 @@ export class Router {
    * need converted values) and the message has no key.
    */
   deadLetterUndecodable(event: ChangeEvent, error: string, tx: TransactionHandle): void {
+    const replay = this.#context.replay;
+    if (replay !== undefined && !replay.admit(event.commitLsn, event.lsn)) return;
+    this.#deadLetterUndecodable(event, error, tx);
+    if (replay !== undefined) this.#context.sink.mark!(replay.position());
+  }
+
+  #deadLetterUndecodable(event: ChangeEvent, error: string, tx: TransactionHandle): void {
     for (const { target } of this.#routesFor(event.schema, event.table)) {
       if (!target.ops.has(event.op)) continue;
       const origin = this.#origin(event, tx, target.name);

@@ -29,7 +29,8 @@ import { formatLsn, type Lsn } from "../lsn.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import { logger } from "../ops/log.ts";
 import { Backoff, type BackoffOptions } from "../kafka/backoff.ts";
-import type { KafkaSink } from "../kafka/sink.ts";
+import type { Sink } from "../pipeline/sink_port.ts";
+import { ReplayGate } from "../pipeline/exactly_once.ts";
 import { Checkpoint, type TransactionHandle } from "../pipeline/checkpoint.ts";
 import type { InflightAccount } from "../pipeline/inflight.ts";
 import { Router, type RouteTarget } from "../pipeline/router.ts";
@@ -69,7 +70,7 @@ export interface SourceSettings {
 
 /** Shared parts of the pipeline a source feeds. */
 export interface SourceDependencies {
-  sink: KafkaSink;
+  sink: Sink;
   account: InflightAccount;
   metrics: Metrics;
   targets: readonly RouteTarget[];
@@ -253,6 +254,11 @@ class Session {
   /** Frames received (or re-queued) while a primary-key lookup runs, in WAL order. */
   readonly #held: HeldFrame[] = [];
   #lookingUp = false;
+  /** Exactly-once delivery: skips what Kafka already holds (null: at-least-once). */
+  readonly #replay: ReplayGate | null;
+  /** Frames wait while the exactly-once sink claims the source. */
+  #claiming = false;
+  #claimed = false;
   /** The relation whose primary key was just looked up: its Relation goes through as is. */
   #lookedUp: number | null = null;
   /** Aborts the work before streaming (the snapshot) when the source stops. */
@@ -265,6 +271,7 @@ class Session {
     this.#deps = deps;
     this.#backend = backend;
     this.#decoder = new ChangeDecoder(settings.values, (id) => this.#primaryKeys.get(id));
+    this.#replay = deps.sink.claim === undefined ? null : new ReplayGate();
   }
 
   /** Whether reading waits for Kafka to ack or to come back. */
@@ -292,11 +299,19 @@ class Session {
       sink: this.#deps.sink,
       metrics: this.#deps.metrics,
       database: this.#settings.connection.database,
+      replay: this.#replay ?? undefined,
     }, this.#deps.targets);
     this.#primaryKeys = await this.#backend.publishedPrimaryKeys();
+    // A snapshot runs on a slot this session just created: it is ours already.
+    if (beforeStreaming !== undefined) await this.#claim();
     await beforeStreaming?.(this.#router, this.checkpoint, this.#stopSignal.signal);
     // Stopped during the work above: close() had no stream to end, so start none.
     this.#stopSignal.signal.throwIfAborted();
+    // Streamed frames wait until the sink claimed the source, which it may
+    // do only once this session holds the slot (a standby must not fence
+    // the active process before it can take its place).
+    const claimAfterStart = this.#replay !== null && !this.#claimed;
+    this.#claiming = claimAfterStart;
     const stream = await this.#backend.startReplication(confirmedLsn, {
       onXLogData: (walStart, _walEnd, payload) => this.#onXLogData(walStart, payload),
       onKeepalive: (walEnd, replyRequested) => this.#onKeepalive(walEnd, replyRequested),
@@ -312,6 +327,19 @@ class Session {
     this.#stream.closed.then(() => this.#stopTimers());
     this.#deps.metrics.flushLsn.labels(name).set(Number(confirmedLsn));
     this.#applyBackpressure();
+    if (claimAfterStart) {
+      await this.#claim();
+      this.#claiming = false;
+      this.#replayHeld();
+    }
+  }
+
+  /** Exactly-once delivery: takes the source over and skips what Kafka already holds. */
+  async #claim(): Promise<void> {
+    if (this.#replay === null) return;
+    const point = await this.#deps.sink.claim!();
+    this.#replay.resumeAfter(point);
+    this.#claimed = true;
   }
 
   /** Pauses reading while Kafka's circuit is open (DESIGN invariant 6). */
@@ -352,7 +380,7 @@ class Session {
   }
 
   #onXLogData(walStart: Lsn, payload: Uint8Array): void {
-    if (this.#lookingUp) {
+    if (this.#lookingUp || this.#claiming) {
       this.#held.push({ walStart, payload: payload.slice() });
       return;
     }
@@ -378,7 +406,7 @@ class Session {
         this.#tx = this.checkpoint.begin(message.xid);
         return;
       case "commit":
-        this.#router.commit(this.#currentTx("Commit"));
+        this.#router.commit(this.#currentTx("Commit"), message.commitLsn, message.endLsn);
         this.checkpoint.commit(this.#currentTx("Commit"), message.endLsn);
         this.#tx = null;
         this.#deps.metrics.transactions.labels(this.#settings.name).inc();
@@ -425,7 +453,7 @@ class Session {
 
   #replayHeld(): void {
     try {
-      while (!this.#lookingUp && this.#held.length > 0) {
+      while (!this.#lookingUp && !this.#claiming && this.#held.length > 0) {
         const frame = this.#held.shift()!;
         this.#process(frame.walStart, frame.payload);
       }
@@ -454,7 +482,7 @@ class Session {
 
   #onKeepalive(walEnd: Lsn, replyRequested: boolean): void {
     // Held frames are received but not yet in the checkpoint: nothing is idle then.
-    if (!this.#lookingUp) {
+    if (!this.#lookingUp && !this.#claiming) {
       this.checkpoint.idle(walEnd);
       // The walsender caught up: a share of the budget kept since the last
       // wait for room would only hold the other sources back.
@@ -471,7 +499,7 @@ class Session {
     const stream = this.#stream;
     if (stream === null) return;
     const account = this.#deps.account;
-    if (this.#circuitOpen || account.full || this.#lookingUp) {
+    if (this.#circuitOpen || account.full || this.#lookingUp || this.#claiming) {
       if (!stream.paused) stream.pause();
       if (!this.#waitingForRoom && account.full) {
         this.#waitingForRoom = true;

@@ -1,0 +1,143 @@
+/**
+ * Positions of exactly-once delivery: where in the change stream a Kafka
+ * transaction may end, and which replayed changes are already in Kafka.
+ *
+ * The slot replays from its confirmed flush LSN, which trails what Kafka
+ * holds: the slot is confirmed only after a Kafka transaction commits, and a
+ * crash can fall in between. The progress record written inside each Kafka
+ * transaction says where Kafka stands (a {@linkcode ResumePoint}); a
+ * {@linkcode ReplayGate} built from it lets through only the changes after
+ * that point.
+ *
+ * A change is placed by its transaction's commit LSN (Begin's final LSN,
+ * unique per transaction and growing in commit order) and its ordinal among
+ * the transaction's changes (the stream replays a transaction's changes in
+ * the same order every time; an LSN alone is not enough, as one WAL record can
+ * carry several rows).
+ *
+ * @module
+ */
+import type { Lsn } from "../lsn.ts";
+
+/** How far a source's changes are in Kafka. */
+export interface ResumePoint {
+  /** Commit end LSN of the last PostgreSQL transaction wholly in Kafka. */
+  readonly lsn: Lsn;
+  /** The PostgreSQL transaction after it that is only partly in Kafka, or null. */
+  readonly partial: PartialTransaction | null;
+}
+
+/** The first changes of a PostgreSQL transaction cut across Kafka transactions. */
+export interface PartialTransaction {
+  /** The transaction's commit LSN (Begin's final LSN). */
+  readonly commitLsn: Lsn;
+  /** How many of its changes (in stream order) are in Kafka. */
+  readonly changes: number;
+  /** The LSN of the last of them (informative). */
+  readonly changeLsn: Lsn;
+}
+
+/**
+ * A point in the change stream where a Kafka transaction may end: after the
+ * messages of a whole change, or of a whole PostgreSQL transaction.
+ */
+export interface StreamPosition {
+  readonly commitLsn: Lsn;
+  /** Changes of the transaction handed so far. */
+  readonly changes: number;
+  /** LSN of the last change handed. */
+  readonly changeLsn: Lsn;
+  /** The commit end LSN once the whole transaction is handed, else null. */
+  readonly endLsn: Lsn | null;
+}
+
+/** The resume point of everything up to and including `position`. */
+export function resumePointAt(position: StreamPosition, previous: ResumePoint): ResumePoint {
+  if (position.endLsn !== null) return { lsn: position.endLsn, partial: null };
+  return {
+    lsn: previous.lsn,
+    partial: {
+      commitLsn: position.commitLsn,
+      changes: position.changes,
+      changeLsn: position.changeLsn,
+    },
+  };
+}
+
+/** Whether two resume points are the same (to tell whether a commit went through). */
+export function sameResumePoint(a: ResumePoint, b: ResumePoint): boolean {
+  if (a.lsn !== b.lsn) return false;
+  if (a.partial === null || b.partial === null) return a.partial === b.partial;
+  return a.partial.commitLsn === b.partial.commitLsn && a.partial.changes === b.partial.changes;
+}
+
+/**
+ * Counts the changes of the current transaction and says which of them are
+ * already in Kafka.
+ *
+ * @example
+ * ```ts
+ * import { ReplayGate } from "./exactly_once.ts";
+ *
+ * // Kafka holds everything up to commit end 0/200, and 2 changes of the
+ * // transaction that commits at 0/300.
+ * const gate = new ReplayGate({
+ *   lsn: 0x200n,
+ *   partial: { commitLsn: 0x300n, changes: 2, changeLsn: 0x280n },
+ * });
+ * gate.admit(0x100n, 0x90n); // false: a transaction committed before 0/200
+ * gate.admit(0x300n, 0x210n); // false: change 1 of the partial one
+ * gate.admit(0x300n, 0x280n); // false: change 2
+ * gate.admit(0x300n, 0x290n); // true: change 3 is new
+ * ```
+ */
+export class ReplayGate {
+  #point: ResumePoint;
+  #commitLsn: Lsn = -1n;
+  #changes = 0;
+  #changeLsn: Lsn = 0n;
+
+  /** A gate that lets through what comes after `point` (everything for `lsn` 0 and no partial). */
+  constructor(point: ResumePoint = { lsn: 0n, partial: null }) {
+    this.#point = point;
+  }
+
+  /** Lets through only what comes after `point` from now on. */
+  resumeAfter(point: ResumePoint): void {
+    this.#point = point;
+  }
+
+  /**
+   * Counts a change of the transaction committing at `commitLsn` and tells
+   * whether it is to be sent (false: Kafka already has it).
+   */
+  admit(commitLsn: Lsn, changeLsn: Lsn): boolean {
+    if (commitLsn !== this.#commitLsn) {
+      this.#commitLsn = commitLsn;
+      this.#changes = 0;
+    }
+    this.#changes++;
+    this.#changeLsn = changeLsn;
+    // Commit records do not overlap: a transaction committing before the
+    // last one Kafka holds ended (commitLsn < its end LSN) is wholly there.
+    if (commitLsn < this.#point.lsn) return false;
+    const partial = this.#point.partial;
+    return partial === null || partial.commitLsn !== commitLsn || this.#changes > partial.changes;
+  }
+
+  /** The position right after the change last counted, within its transaction. */
+  position(): StreamPosition {
+    return {
+      commitLsn: this.#commitLsn,
+      changes: this.#changes,
+      changeLsn: this.#changeLsn,
+      endLsn: null,
+    };
+  }
+
+  /** The position at the end of the transaction committing at `commitLsn`. */
+  committed(commitLsn: Lsn, endLsn: Lsn): StreamPosition {
+    const changes = commitLsn === this.#commitLsn ? this.#changes : 0;
+    return { commitLsn, changes, changeLsn: this.#changeLsn, endLsn };
+  }
+}
