@@ -410,6 +410,7 @@ export class TransactionalSink implements Sink {
       circuit: this.#breaker.state,
     });
     await sleep(delayMs);
+    await this.#abortOrLearnFenced();
     this.#metrics.kafkaTransactions.labels(this.#options.source, "aborted").inc();
     // A new producer aborts the open transaction, or finishes a commit the
     // coordinator had received: afterwards the progress record tells which.
@@ -425,6 +426,24 @@ export class TransactionalSink implements Sink {
     if (kind === "poison") await this.#isolatePoison();
     this.#open!.sent = 0;
     return false;
+  }
+
+  /**
+   * Aborts the open transaction with the current producer first: if another
+   * process took the transactional id over meanwhile (this one was frozen,
+   * say), the broker says so here, and this process stops instead of
+   * fencing the new owner with a new producer.
+   */
+  async #abortOrLearnFenced(): Promise<void> {
+    const txn = this.#kafkaTxn;
+    this.#kafkaTxn = null;
+    if (txn === null || !txn.isActive()) return;
+    try {
+      await txn.abort();
+    } catch (error) {
+      if (error instanceof Error && isFenced(error)) throw this.#fenced(error);
+      // Unreachable or in an odd state: the new producer aborts it.
+    }
   }
 
   /** Finds the messages the broker refuses by sending each alone in an aborted transaction. */

@@ -8,7 +8,7 @@
  * `PG2KAFKA_EOS_BIG_ROWS` shrink (or grow) the two heaviest loads.
  */
 import assert from "node:assert/strict";
-import type { Sql } from "postgres";
+import postgres, { type Sql } from "postgres";
 import type { Kafka } from "kafkajs";
 import {
   connectorConfig,
@@ -16,6 +16,7 @@ import {
   dropSlotAndPublication,
   processMemory,
   sleep,
+  STACK,
   stack,
   testKafka,
   testSql,
@@ -29,6 +30,18 @@ const DEAD_LETTER_TOPIC = "tests.eos.dead_letter";
 const KILL_TEST_CHANGES = Number(Deno.env.get("PG2KAFKA_EOS_CHANGES") ?? 200_000);
 const BIG_TRANSACTION_ROWS = Number(Deno.env.get("PG2KAFKA_EOS_BIG_ROWS") ?? 1_000_000);
 const PARTITIONS = 3;
+
+/** A superuser connection over the stack's Unix socket (trust auth), for server settings. */
+function adminSql(): Sql {
+  const socketDir = Deno.env.get("PG2KAFKA_PG_SOCKET_DIR") ?? ".stack/pg/run";
+  return postgres({
+    path: `${socketDir}/.s.PGSQL.${STACK.pgPort}`,
+    database: STACK.pgDatabase,
+    username: "postgres",
+    max: 1,
+    onnotice: () => {},
+  });
+}
 
 interface Fixture {
   sql: Sql;
@@ -219,6 +232,183 @@ Deno.test(
       assert.equal(last.source, "main");
       assert.equal(last.slot, fx.slot);
       assert.equal(last.point.partial, null);
+    } finally {
+      await tearDown(fx, connector);
+    }
+  },
+);
+
+Deno.test(
+  `exactly once: kill -9 five times during ${KILL_TEST_CHANGES} changes over 3 partitions`,
+  integration,
+  async () => {
+    const fx = await fixture();
+    const rows = KILL_TEST_CHANGES / 2;
+    const kills = 5;
+    let connector: ConnectorProcess | undefined;
+    try {
+      connector = ConnectorProcess.start(config(fx));
+      await connector.waitForLine(/streaming slot/);
+      const load = insertThenUpdate(fx.sql, fx.table, 1, rows, 1_000);
+      for (let kill = 1; kill <= kills; kill++) {
+        await sleep(1_000 + Math.random() * 4_000);
+        await connector.stop("SIGKILL");
+        connector = ConnectorProcess.start(config(fx));
+        await connector.waitForLine(/streaming slot/, 60_000);
+      }
+      await load;
+      const seen = await readCommitted(fx.topic, (s) => s.count >= rows * 2, 300_000, 5_000);
+      assertEveryChangeOnce(seen, rows, `kill -9 ×${kills}`);
+    } finally {
+      await tearDown(fx, connector);
+    }
+  },
+);
+
+Deno.test(
+  "exactly once: PostgreSQL restarted during 20,000 changes leaves no duplicate",
+  integration,
+  async () => {
+    const fx = await fixture();
+    const rows = 10_000;
+    let connector: ConnectorProcess | undefined;
+    try {
+      connector = ConnectorProcess.start(config(fx));
+      await connector.waitForLine(/streaming slot/);
+      await insertThenUpdate(fx.sql, fx.table, 1, rows / 2, 500);
+      // The connector is still sending when PostgreSQL goes away.
+      await readCommitted(fx.topic, (s) => s.count >= rows / 4, 60_000, 0);
+      await stack("pg-restart");
+      await insertThenUpdate(fx.sql, fx.table, rows / 2 + 1, rows / 2, 500);
+      const seen = await readCommitted(fx.topic, (s) => s.count >= rows * 2, 180_000, 5_000);
+      assertEveryChangeOnce(seen, rows, "PostgreSQL restart");
+      assert.ok(
+        connector.lines.some((line) => line.includes("lost its stream")),
+        "the connector did not notice the restart",
+      );
+    } finally {
+      await tearDown(fx, connector);
+    }
+  },
+);
+
+Deno.test(
+  "exactly once: the broker stopped for 30 s mid-load loses and duplicates nothing",
+  integration,
+  async () => {
+    const fx = await fixture();
+    const rows = 10_000;
+    let connector: ConnectorProcess | undefined;
+    try {
+      connector = ConnectorProcess.start(config(fx));
+      await connector.waitForLine(/streaming slot/);
+      const load = insertThenUpdate(fx.sql, fx.table, 1, rows, 200);
+      await readCommitted(fx.topic, (s) => s.count >= rows / 4, 60_000, 0);
+      await stack("kafka-stop");
+      await sleep(30_000);
+      await stack("kafka-start");
+      await load;
+      const seen = await readCommitted(fx.topic, (s) => s.count >= rows * 2, 180_000, 5_000);
+      assertEveryChangeOnce(seen, rows, "broker outage");
+    } finally {
+      await stack("kafka-start");
+      await tearDown(fx, connector);
+    }
+  },
+);
+
+Deno.test(
+  "exactly once: a frozen active process is fenced by its standby and exits non-zero",
+  integration,
+  async () => {
+    const fx = await fixture();
+    const rows = 10_000;
+    // PostgreSQL frees the frozen process's slot after this long without a reply.
+    const admin = adminSql();
+    await admin`ALTER SYSTEM SET wal_sender_timeout = '3s'`;
+    await admin`SELECT pg_reload_conf()`;
+    let active: ConnectorProcess | undefined;
+    let standby: ConnectorProcess | undefined;
+    try {
+      active = ConnectorProcess.start(config(fx));
+      await active.waitForLine(/streaming slot/);
+      standby = ConnectorProcess.start(config(fx));
+      await standby.waitForLine(/could not start streaming/, 60_000);
+      const load = insertThenUpdate(fx.sql, fx.table, 1, rows, 100);
+      await readCommitted(fx.topic, (s) => s.count >= rows / 10, 60_000, 0);
+
+      Deno.kill(active.pid, "SIGSTOP");
+      const frozenAt = performance.now();
+      await standby.waitForLine(/owns transactional id/, 120_000);
+      // Let the standby commit something before the frozen one wakes up.
+      await readCommitted(fx.topic, (s) => s.count >= rows / 2, 120_000, 0);
+      console.log(`standby took over ${Math.round(performance.now() - frozenAt)} ms after SIGSTOP`);
+      Deno.kill(active.pid, "SIGCONT");
+
+      const status = await waitFor("the fenced process to exit", async () => {
+        const result = await Promise.race([active!.status, sleep(500).then(() => undefined)]);
+        return result;
+      }, 120_000);
+      assert.notEqual(status.code, 0, "the fenced process exited 0");
+      assert.ok(
+        active.lines.some((line) => line.includes("took the transactional id")),
+        `the fenced process did not say why:\n${active.lines.slice(-20).join("\n")}`,
+      );
+      await load;
+      const seen = await readCommitted(fx.topic, (s) => s.count >= rows * 2, 180_000, 5_000);
+      assertEveryChangeOnce(seen, rows, "fencing");
+    } finally {
+      await admin`ALTER SYSTEM RESET wal_sender_timeout`;
+      await admin`SELECT pg_reload_conf()`;
+      await admin.end();
+      try {
+        if (active !== undefined) Deno.kill(active.pid, "SIGCONT");
+      } catch { /* it exited */ }
+      await tearDown(fx, active, standby);
+    }
+  },
+);
+
+Deno.test(
+  `exactly once: a transaction of ${BIG_TRANSACTION_ROWS} rows spans several Kafka transactions`,
+  integration,
+  async () => {
+    const fx = await fixture();
+    const connector = ConnectorProcess.start(config(fx));
+    try {
+      await connector.waitForLine(/streaming slot/);
+      await fx.sql.unsafe(
+        `INSERT INTO ${fx.table} (id) SELECT generate_series(1, ${BIG_TRANSACTION_ROWS})`,
+      );
+      let peak = 0;
+      const sampler = setInterval(async () => {
+        const memory = await processMemory(connector.pid).catch(() => null);
+        if (memory !== null) peak = Math.max(peak, memory.peak);
+      }, 1_000);
+      let seen: Seen;
+      try {
+        seen = await readCommitted(
+          fx.topic,
+          (s) => s.count >= BIG_TRANSACTION_ROWS,
+          600_000,
+          3_000,
+        );
+      } finally {
+        clearInterval(sampler);
+      }
+      peak = Math.max(peak, (await processMemory(connector.pid)).peak);
+      const records = (await progressRecords(testKafka(), fx.progressTopic)).map(decodeProgress);
+      const cuts = records.filter((record) => record.point.partial !== null).length;
+      console.log(
+        `${BIG_TRANSACTION_ROWS}-row transaction: ${seen.count} message(s), ` +
+          `${seen.duplicates} duplicate(s), ${records.length} Kafka transactions ` +
+          `(${cuts} ending inside it), peak RSS ${Math.round(peak / 2 ** 20)} MiB`,
+      );
+      assert.equal(seen.count, BIG_TRANSACTION_ROWS);
+      assert.equal(seen.duplicates, 0);
+      assert.ok(cuts >= 2, "the PostgreSQL transaction was not cut across Kafka transactions");
+      const MAX_PEAK_RSS = 512 * 2 ** 20;
+      assert.ok(peak < MAX_PEAK_RSS, `peak RSS ${peak} bytes`);
     } finally {
       await tearDown(fx, connector);
     }

@@ -36,9 +36,13 @@ Deno.test("encodeRecord() writes the bytes of kafkajs's record encoder for every
 });
 
 /** Runs the fixture in a process of its own and returns what it printed. */
-async function produceRequest(patched: boolean): Promise<{ hex: string; used: boolean }> {
+async function produceRequest(
+  patched: boolean,
+  transactional = false,
+): Promise<{ hex: string; used: boolean }> {
   const args = ["run", "--quiet", "--allow-read", "--allow-env", FIXTURE.pathname];
   if (patched) args.push("--patched");
+  if (transactional) args.push("--transactional");
   const output = await new Deno.Command(Deno.execPath(), { args, stderr: "inherit" }).output();
   assert.equal(output.code, 0, "the produce request fixture failed");
   return JSON.parse(new TextDecoder().decode(output.stdout));
@@ -49,6 +53,19 @@ Deno.test("installRecordPatch() and installCrc32cPatch() change no byte of kafka
   assert.equal(stock.used, false);
   assert.equal(patched.used, true);
   assert.equal(patched.hex, stock.hex);
+});
+
+Deno.test("installRecordPatch() keeps a transactional producer's batches byte for byte", async () => {
+  const [stock, patched, plain] = await Promise.all([
+    produceRequest(false, true),
+    produceRequest(true, true),
+    produceRequest(false, false),
+  ]);
+  assert.equal(patched.used, true);
+  assert.equal(patched.hex, stock.hex);
+  // The transactional id travels in the request: this is not the plain batch.
+  assert.notEqual(stock.hex, plain.hex);
+  assert.ok(stock.hex.includes(Buffer.from("pg2kafka.main").toString("hex")));
 });
 
 Deno.test("encodeRecord() writes a null header value as length -1, where kafkajs throws", () => {
