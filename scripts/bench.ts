@@ -45,6 +45,14 @@ interface Repetition {
   live: LiveRun | null;
   latency: LatencyRun | null;
   huge: BacklogRun | null;
+  exactlyOnceBacklog: BacklogRun | null;
+  exactlyOnceLatency: LatencyRun | null;
+}
+
+/** The same runs with `kafka.delivery = "exactly_once"` added to the connector's settings. */
+function exactlyOnce(context: RunContext): RunContext {
+  const delivery = { table: "kafka", key: "delivery", value: '"exactly_once"' };
+  return { ...context, options: { ...context.options, set: [...context.options.set, delivery] } };
 }
 
 async function runRepetition(context: RunContext): Promise<Repetition> {
@@ -55,6 +63,8 @@ async function runRepetition(context: RunContext): Promise<Repetition> {
     live: null,
     latency: null,
     huge: null,
+    exactlyOnceBacklog: null,
+    exactlyOnceLatency: null,
   };
   if (has("backlog") || has("recvlogical")) {
     const session = await runBacklog(context, {
@@ -66,6 +76,13 @@ async function runRepetition(context: RunContext): Promise<Repetition> {
   }
   if (has("live")) repetition.live = await runLive(context, progress);
   if (has("latency")) repetition.latency = await runLatency(context, progress);
+  if (has("exactly_once")) {
+    const eos = exactlyOnce(context);
+    const eosProgress = (line: string) => progress(`exactly once: ${line}`);
+    const session = await runBacklog(eos, { connector: true, recvlogical: false }, eosProgress);
+    repetition.exactlyOnceBacklog = session.backlog;
+    repetition.exactlyOnceLatency = await runLatency(eos, eosProgress);
+  }
   if (has("huge")) repetition.huge = await runHuge(context, progress);
   return repetition;
 }
@@ -87,6 +104,14 @@ function aggregate(report: BenchReport, repetitions: readonly Repetition[]): voi
   report.live = pick(present(repetitions.map((r) => r.live)), rate<LiveRun>);
   report.latency = pick(present(repetitions.map((r) => r.latency)), (run) => run.latencyMs.p99);
   report.huge = pick(present(repetitions.map((r) => r.huge)), rate<BacklogRun>);
+  report.exactlyOnceBacklog = pick(
+    present(repetitions.map((r) => r.exactlyOnceBacklog)),
+    rate<BacklogRun>,
+  );
+  report.exactlyOnceLatency = pick(
+    present(repetitions.map((r) => r.exactlyOnceLatency)),
+    (run) => run.latencyMs.p99,
+  );
   // A ratio is taken within one repetition: both readers on the same WAL, at the same time.
   const ratios = (key: "changesPerSecond" | "streamingChangesPerSecond") =>
     present(
@@ -109,7 +134,14 @@ function aggregate(report: BenchReport, repetitions: readonly Repetition[]): voi
     huge: r.huge?.changesPerSecond ?? null,
     peakRssBytes: Math.max(
       0,
-      ...present([r.backlog, r.live, r.latency, r.huge]).map((run) =>
+      ...present([
+        r.backlog,
+        r.live,
+        r.latency,
+        r.huge,
+        r.exactlyOnceBacklog,
+        r.exactlyOnceLatency,
+      ]).map((run) =>
         run.connector?.peakRssBytes ?? 0
       ),
     ),

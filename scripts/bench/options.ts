@@ -15,6 +15,7 @@ export const BENCH_PARTS = [
   "backlog",
   "live",
   "latency",
+  "exactly_once",
   "huge",
 ] as const;
 
@@ -97,6 +98,8 @@ PG2KAFKA_* stack variables of the environment) and prints a table and JSON.
   --huge-rows N     rows of the one-transaction run "huge" (default ${DEFAULT_OPTIONS.hugeRows})
   --repeat N        runs of each part on the stack; the median run is reported (default ${DEFAULT_OPTIONS.repeat})
   --only A,B        parts to run, of ${BENCH_PARTS.join(",")}
+                    ("exactly_once": the backlog and latency runs again with
+                    kafka.delivery = "exactly_once")
                     (default: all but huge)
   --json FILE       also write the JSON report to FILE
   --profile FILE    also profile a backlog run of the connector (V8 CPU profile to FILE)

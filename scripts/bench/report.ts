@@ -55,6 +55,10 @@ export interface BenchReport {
   live?: LiveRun;
   latency?: LatencyRun;
   huge?: BacklogRun;
+  /** The backlog run with `kafka.delivery = "exactly_once"`. */
+  exactlyOnceBacklog?: BacklogRun;
+  /** The latency run with `kafka.delivery = "exactly_once"`. */
+  exactlyOnceLatency?: LatencyRun;
   profile?: ProfileSummary & { readonly file: string };
   /** Connector backlog rate divided by pg_recvlogical's on the same WAL. */
   backlogToRecvlogical?: number | null;
@@ -182,6 +186,8 @@ function throughputRows(report: BenchReport): string[][] {
   add("live", report.live);
   add("latency", report.latency);
   add("huge (1 tx)", report.huge, true);
+  add("backlog, exactly once", report.exactlyOnceBacklog, true);
+  add("latency, exactly once", report.exactlyOnceLatency);
   return rows;
 }
 
@@ -227,6 +233,9 @@ export function renderReport(report: BenchReport): string {
     );
   }
   if (report.latency) sections.push(latencySection(report.latency));
+  if (report.exactlyOnceBacklog || report.exactlyOnceLatency) {
+    sections.push(deliverySection(report));
+  }
   if (report.filter) {
     sections.push(markdownTable(
       ["filter case", "evaluations/s"],
@@ -272,6 +281,28 @@ function latencySection(run: LatencyRun): string {
       l.p99.toFixed(1),
       l.max.toFixed(1),
     ]]);
+}
+
+/** At-least-once (the default) beside exactly-once delivery, on the same workload. */
+function deliverySection(report: BenchReport): string {
+  const column = (backlog?: BacklogRun, latency?: LatencyRun) => [
+    backlog ? formatCount(backlog.changesPerSecond) : "–",
+    backlog ? cpuMicrosPerChange(backlog.connector, backlog.changes) : "–",
+    latency ? formatCount(latency.changesPerSecond) : "–",
+    latency ? latency.latencyMs.p50.toFixed(1) : "–",
+    latency ? latency.latencyMs.p99.toFixed(1) : "–",
+  ];
+  return `Delivery guarantee, same workload:\n\n` + markdownTable([
+    "delivery",
+    "backlog changes/s",
+    "backlog CPU µs/change",
+    "latency run changes/s",
+    "latency p50 ms",
+    "latency p99 ms",
+  ], [
+    ["at least once", ...column(report.backlog, report.latency)],
+    ["exactly once", ...column(report.exactlyOnceBacklog, report.exactlyOnceLatency)],
+  ]);
 }
 
 function profileSection(profile: ProfileSummary & { readonly file: string }): string {

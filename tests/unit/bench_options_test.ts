@@ -13,7 +13,14 @@ Deno.test("parseBenchArgs() gives the reference workload with no flags", () => {
   assert.deepEqual(options, DEFAULT_OPTIONS);
   assert.equal(options.rows, 100_000);
   assert.equal(options.rate, 5_000);
-  assert.deepEqual(options.only, ["filter", "recvlogical", "backlog", "live", "latency"]);
+  assert.deepEqual(options.only, [
+    "filter",
+    "recvlogical",
+    "backlog",
+    "live",
+    "latency",
+    "exactly_once",
+  ]);
 });
 
 Deno.test("parseBenchArgs() reads every flag", () => {

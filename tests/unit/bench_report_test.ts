@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { formatCount, markdownTable } from "../../scripts/bench/report.ts";
+import { formatCount, markdownTable, renderReport } from "../../scripts/bench/report.ts";
+import { DEFAULT_OPTIONS } from "../../scripts/bench/options.ts";
 import { commitLsnOf, commitTimeMs, commitTimeOf } from "../../scripts/bench/message_fields.ts";
 
 Deno.test("markdownTable() pads every column to its widest cell", () => {
@@ -47,4 +48,46 @@ Deno.test("commitTimeOf() and commitLsnOf() read a pg2kafka message value", () =
 Deno.test("commitTimeOf() refuses a tombstone and a value without commit_ts", () => {
   assert.throws(() => commitTimeOf(null), /tombstone/);
   assert.throws(() => commitTimeOf("{}"), RangeError);
+});
+
+Deno.test("renderReport() sets exactly-once delivery beside at-least-once on the same workload", () => {
+  const run = (changesPerSecond: number, cpuSeconds: number) => ({
+    changes: 100_000,
+    elapsedMs: 100_000_000 / changesPerSecond,
+    changesPerSecond,
+    streamingMs: 1,
+    streamingChangesPerSecond: changesPerSecond,
+    connector: { peakRssBytes: 100 * 2 ** 20, cpuSeconds },
+    walsender: null,
+    exitCode: 0,
+  });
+  const latency = (p99: number) => ({
+    ...run(5_000, 5),
+    offeredPerSecond: 5_000,
+    committedPerSecond: 5_000,
+    latencyMs: { count: 90_000, p50: p99 / 2, p99, max: p99 * 2 },
+    warmupSeconds: 2,
+  });
+  const text = renderReport({
+    startedAt: "2026-11-30T00:00:00Z",
+    machine: {
+      cpus: 2,
+      cpuModel: "test",
+      memoryGiB: 24,
+      kernel: "6",
+      deno: "2",
+      v8: "13",
+      postgres: "15",
+      kafka: "4",
+      loadAtStart: [1, 1, 1],
+    },
+    options: DEFAULT_OPTIONS,
+    backlog: run(40_000, 4),
+    latency: latency(20),
+    exactlyOnceBacklog: run(30_000, 5),
+    exactlyOnceLatency: latency(600),
+  });
+  assert.match(text, /\| at least once +\| 40,000 +\| 40\.0 +\| 5,000 +\| 10\.0 +\| 20\.0 +\|/);
+  assert.match(text, /\| exactly once +\| 30,000 +\| 50\.0 +\| 5,000 +\| 300\.0 +\| 600\.0 +\|/);
+  assert.match(text, /\| backlog, exactly once +\| 100,000 /);
 });
