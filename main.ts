@@ -11,10 +11,10 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, secretsOf } from "./src/config/mod.ts";
 import type { Config } from "./src/config/mod.ts";
-import { Pipeline } from "./src/app.ts";
+import { Connector } from "./src/connector.ts";
 import { runCheck } from "./src/cli/check.ts";
-import { healthCommand, type HealthFlags } from "./src/ops/health.ts";
-import { configureLogging, logger } from "./src/ops/log.ts";
+import { healthCommand, type HealthFlags } from "./src/cli/health.ts";
+import { configureLogging, logger } from "./src/telemetry/log.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Process exit codes of every command. */
@@ -276,7 +276,7 @@ async function run(path: string): Promise<number> {
   if (config === null) return EXIT.usage;
   configureLogging({ ...config.log, secrets: secretsOf(config) });
   const log = logger("main");
-  const pipeline = new Pipeline(config);
+  const connector = new Connector(config);
   const stopped = Promise.withResolvers<number>();
   let stopping = false;
   const onSignal = (signal: Deno.Signal) => {
@@ -286,7 +286,7 @@ async function run(path: string): Promise<number> {
     }
     stopping = true;
     log.info("{signal} received: draining in-flight messages, then stopping", { signal });
-    pipeline.stop().then(() => stopped.resolve(EXIT.ok), (error) => {
+    connector.stop().then(() => stopped.resolve(EXIT.ok), (error) => {
       log.error("Shutdown failed: {error}", { error: String(error) });
       stopped.resolve(EXIT.failed);
     });
@@ -297,8 +297,8 @@ async function run(path: string): Promise<number> {
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
-  await pipeline.start();
-  pipeline.sink.onFailure((error) => {
+  await connector.start();
+  connector.sink.onFailure((error) => {
     log.fatal("Stopping: {error}. The slot keeps every unacknowledged change.", {
       error: error.message,
     });

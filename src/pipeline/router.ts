@@ -11,70 +11,21 @@
  *
  * @module
  */
-import type { ChangeEvent, ChangeOp } from "../model.ts";
-import type { TransactionSummary } from "../filter/mod.ts";
-import type { KafkaSink } from "../kafka/sink.ts";
-import type { Metrics } from "../ops/metrics.ts";
-import { logger } from "../ops/log.ts";
+import type { ChangeEvent } from "../model.ts";
+import { logger } from "../telemetry/log.ts";
 import { formatLsn } from "../lsn.ts";
-import type { Checkpoint, TransactionHandle } from "./checkpoint.ts";
-import type { InflightAccount } from "./inflight.ts";
+import type { TransactionHandle } from "./checkpoint.ts";
 import { encodeKey, encodeValue, type EventText, EventTextFormatter, keyRow } from "./encode.ts";
 import { type DebeziumOrigin, encodeDebeziumValue } from "./debezium.ts";
 import { HEADER, type MessageOrigin, messageSize, type OutgoingMessage } from "./message.ts";
 import {
   type DeliveryFailure,
-  TransactionSummaryBuilder,
-  TransactionTarget,
-} from "./transaction.ts";
-
-/** A filter as the router uses it (see src/filter). */
-export interface RouteFilter {
-  readonly source: string;
-  evaluate(input: FilterInput): boolean;
-  unknownColumns(columns: readonly string[]): string[];
-}
-
-/** What a filter sees of a change. */
-export interface FilterInput {
-  op: string;
-  schema: string;
-  table: string;
-  old: Record<string, unknown> | null;
-  new: Record<string, unknown> | null;
-  /** The whole transaction, for transaction-mode filters that use `tx.*`. */
-  tx?: TransactionSummary;
-}
-
-/** A target as the router runs it, built from its config. */
-export interface RouteTarget {
-  readonly name: string;
-  matchesTable(schema: string, table: string): boolean;
-  readonly ops: ReadonlySet<ChangeOp>;
-  topicFor(source: string, schema: string, table: string, op: ChangeOp): string;
-  /** Columns to key by instead of the replica identity; empty for none. */
-  readonly keyColumns: readonly string[];
-  readonly filter: RouteFilter | null;
-  /** Send a null-value message after each delete (log compaction). */
-  readonly tombstones: boolean;
-  /** One message per change (the default) or per transaction. */
-  readonly mode?: "change" | "transaction";
-  /** Size limit of one transaction message part, in bytes (transaction mode). */
-  readonly maxMessageBytes?: number;
-  /** The message value: pg2kafka's contract (the default) or Debezium's envelope. */
-  readonly format?: "json" | "debezium";
-}
-
-/** The per-source state the router reports outcomes to. */
-export interface RouteContext {
-  readonly source: string;
-  readonly checkpoint: Checkpoint;
-  readonly account: InflightAccount;
-  readonly sink: KafkaSink;
-  readonly metrics: Metrics;
-  /** The database the source replicates (`source.db` of Debezium envelopes). */
-  readonly database?: string;
-}
+  type FilterInput,
+  type RouteContext,
+  type RouteTarget,
+  topicFailure,
+} from "./route.ts";
+import { TransactionSummaryBuilder, TransactionTarget } from "./transaction.ts";
 
 const log = logger("router");
 
@@ -85,28 +36,6 @@ interface Route {
   readonly transaction: TransactionTarget | null;
   /** The target's `filtered` counter. */
   readonly filtered: { inc(): void };
-}
-
-/** Kafka's rule for topic names: legal characters and length. */
-const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
-
-/**
- * Whether Kafka accepts `topic` as a topic name.
- *
- * @example
- * ```ts
- * isValidTopic("pg2kafka.public.orders"); // true
- * isValidTopic("pg2kafka.public.Order Lines"); // false
- * ```
- */
-export function isValidTopic(topic: string): boolean {
-  return TOPIC_NAME.test(topic) && topic !== "." && topic !== "..";
-}
-
-/** The dead-letter reason for a topic Kafka would refuse, or null for a valid one. */
-function topicFailure(topic: string): DeliveryFailure | null {
-  if (isValidTopic(topic)) return null;
-  return { reason: "invalid_topic", error: `Kafka does not accept the topic name "${topic}"` };
 }
 
 /** Routes the changes of one source. */

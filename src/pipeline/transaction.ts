@@ -43,34 +43,14 @@ import {
   keyRow,
   type TransactionPartFields,
 } from "./encode.ts";
-import {
-  approximateBytes,
-  HEADER,
-  type MessageOrigin,
-  messageSize,
-  type OutgoingMessage,
-} from "./message.ts";
-import type { FilterInput, RouteContext, RouteTarget } from "./router.ts";
+import { approximateBytes, HEADER, type MessageOrigin, messageSize } from "./message.ts";
+import type { DeliveryFailure, FilterInput, Hand, RouteContext, RouteTarget } from "./route.ts";
 
 /** Header names a transaction message carries besides {@linkcode HEADER}'s. */
 export const TRANSACTION_HEADER = {
   part: "pg2kafka.part",
   last: "pg2kafka.last",
 } as const;
-
-/** Why a message goes to the dead-letter topic. */
-export interface DeliveryFailure {
-  /** Short machine-readable reason, e.g. `filter_failed`. */
-  readonly reason: string;
-  /** What went wrong, in words. */
-  readonly error: string;
-}
-
-/** Hands a message to the sink, or to the dead-letter topic when `failure` is set. */
-export type Hand = (
-  message: Omit<OutgoingMessage, "size">,
-  failure: DeliveryFailure | null,
-) => void;
 
 /** The widest LSN text, `FFFFFFFF/FFFFFFFF`, for the worst-case envelope size. */
 const WIDEST_LSN = (1n << 64n) - 1n;

@@ -58,8 +58,8 @@
  */
 import type { Sql } from "postgres";
 import { formatLsn, type Lsn } from "../lsn.ts";
-import { logger } from "../ops/log.ts";
-import type { Metrics } from "../ops/metrics.ts";
+import { logger } from "../telemetry/log.ts";
+import type { Metrics } from "../telemetry/metrics.ts";
 import type { Checkpoint, TransactionHandle } from "../pipeline/checkpoint.ts";
 import type { InflightAccount } from "../pipeline/inflight.ts";
 import type { Router } from "../pipeline/router.ts";

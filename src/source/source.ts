@@ -26,13 +26,14 @@
  * @module
  */
 import { formatLsn, type Lsn } from "../lsn.ts";
-import type { Metrics } from "../ops/metrics.ts";
-import { logger } from "../ops/log.ts";
-import { Backoff, type BackoffOptions } from "../kafka/backoff.ts";
+import type { Metrics } from "../telemetry/metrics.ts";
+import { logger } from "../telemetry/log.ts";
+import { Backoff, type BackoffOptions } from "../backoff.ts";
 import type { KafkaSink } from "../kafka/sink.ts";
 import { Checkpoint, type TransactionHandle } from "../pipeline/checkpoint.ts";
 import type { InflightAccount } from "../pipeline/inflight.ts";
-import { Router, type RouteTarget } from "../pipeline/router.ts";
+import type { RouteTarget } from "../pipeline/route.ts";
+import { Router } from "../pipeline/router.ts";
 import { type BackendFactory, postgresBackend, type SessionBackend } from "./backend.ts";
 import { ChangeDecoder } from "./changes.ts";
 import { type ConnectionSettings, describeStreamError } from "./connect.ts";

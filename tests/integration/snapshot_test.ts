@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import type { Sql } from "postgres";
 import { parseLsn } from "../../src/lsn.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { Checkpoint } from "../../src/pipeline/checkpoint.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
 import type { Router } from "../../src/pipeline/router.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/mod.ts";
 import type { KafkaSink } from "../../src/kafka/sink.ts";
 import type { ChangeEvent, ChangeOp, Row } from "../../src/model.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { Checkpoint } from "../../src/pipeline/checkpoint.ts";
 import {
   DEBEZIUM_OPS,

@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { parseConfig, type TargetConfig } from "../../src/config/mod.ts";
 import type { KafkaSink } from "../../src/kafka/sink.ts";
 import type { ChangeEvent, ChangeOp, Row } from "../../src/model.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { Checkpoint, type TransactionHandle } from "../../src/pipeline/checkpoint.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
 import type { OutgoingMessage } from "../../src/pipeline/message.ts";
-import { isValidTopic, Router } from "../../src/pipeline/router.ts";
+import { isValidTopic } from "../../src/pipeline/route.ts";
+import { Router } from "../../src/pipeline/router.ts";
 
 const COMMIT_LSN = 0x5000n;
 const COMMIT_END_LSN = 0x5010n;

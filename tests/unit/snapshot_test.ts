@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/mod.ts";
 import type { KafkaSink } from "../../src/kafka/sink.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
 import type { BackendFactory } from "../../src/source/backend.ts";
 import { snapshotMarkerName } from "../../src/source/snapshot.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ConfigError, parseConfig, type TargetConfig } from "../../src/config/mod.ts";
 import type { KafkaSink } from "../../src/kafka/sink.ts";
 import type { ChangeEvent, ChangeOp, Row } from "../../src/model.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { Checkpoint, type TransactionHandle } from "../../src/pipeline/checkpoint.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
 import type { OutgoingMessage } from "../../src/pipeline/message.ts";

@@ -19,11 +19,10 @@
  */
 import type { Config, SourceConfig } from "../config/mod.ts";
 import { parseDuration, parseSize, secretsOf } from "../config/mod.ts";
-import { openQueryConnection } from "../source/connect.ts";
-import { connectionOf } from "../app.ts";
-import { redact } from "./log.ts";
-import type { ReadinessReport } from "./probes.ts";
-import { querySlot, retainedWalBytes } from "./slot_monitor.ts";
+import { connectionOf, openQueryConnection } from "../source/connect.ts";
+import { redact } from "../telemetry/log.ts";
+import type { ReadinessReport } from "../ops/probes.ts";
+import { querySlot, retainedWalBytes } from "../ops/slot_monitor.ts";
 
 /** The verdict of a health check. */
 export type HealthStatus = "healthy" | "degraded" | "failing";

@@ -1,5 +1,5 @@
 /**
- * Assembles and runs the pipeline of a config: the Kafka sink, one
+ * The connector: assembles and runs what a config describes: the Kafka sink, one
  * {@linkcode Source} per configured source, the in-flight budget, metrics and
  * HTTP, and the shutdown sequence (DESIGN invariant 8).
  *
@@ -7,13 +7,11 @@
  */
 import type { Config, SourceConfig, TargetConfig } from "./config/mod.ts";
 import { secretsOf } from "./config/mod.ts";
-import { createKafka } from "./kafka/client.ts";
-import { KafkaSink } from "./kafka/sink.ts";
+import { createKafka, KafkaSink } from "./kafka/mod.ts";
 import { formatLsn } from "./lsn.ts";
 import { createOpsHandler, type OpsEndpoints, type OpsServer, serveOps } from "./ops/http.ts";
 import { KafkaProbe } from "./ops/kafka_probe.ts";
-import { logger, redact } from "./ops/log.ts";
-import { agedLagSeconds, Metrics, type Reported } from "./ops/metrics.ts";
+import { agedLagSeconds, logger, Metrics, redact, type Reported } from "./telemetry/mod.ts";
 import {
   assessLiveness,
   assessReadiness,
@@ -22,14 +20,13 @@ import {
   type SourceSnapshot,
 } from "./ops/probes.ts";
 import { SlotMonitor } from "./ops/slot_monitor.ts";
-import { type InflightAccount, InflightBudget } from "./pipeline/inflight.ts";
-import type { ConnectionSettings } from "./source/connect.ts";
-import { Source, type SourceSettings } from "./source/source.ts";
+import { type InflightAccount, InflightBudget } from "./pipeline/mod.ts";
+import { connectionOf, Source, type SourceSettings } from "./source/mod.ts";
 
 const log = logger("app");
 
-/** A running pipeline. */
-export class Pipeline {
+/** A running connector: every source, the sink, the in-flight budget and the ops endpoints. */
+export class Connector {
   readonly metrics = new Metrics();
   readonly sink: KafkaSink;
   readonly sources: readonly Source[];
@@ -47,7 +44,7 @@ export class Pipeline {
   /** Sources whose run loop ended without being stopped (a bug): /health fails. */
   readonly #deadSources = new Set<string>();
 
-  /** Builds the pipeline of `config`; {@linkcode start} runs it. */
+  /** Builds the connector of `config`; {@linkcode start} runs it. */
   constructor(config: Config) {
     this.#config = config;
     const { kafka, limits } = config;
@@ -116,7 +113,7 @@ export class Pipeline {
     this.#slotMonitor.start();
     await this.sink.start();
     this.#runs = this.sources.map((source) => this.#run(source));
-    log.info("Pipeline started with {sources} source(s) and {targets} target(s)", {
+    log.info("Connector started with {sources} source(s) and {targets} target(s)", {
       sources: this.sources.length,
       targets: this.#config.targets.length,
     });
@@ -263,20 +260,6 @@ const SLOT_POLL_INTERVAL_MS = 5000;
 
 function targetReads(target: TargetConfig, source: string): boolean {
   return target.sources.length === 0 || target.sources.includes(source);
-}
-
-/** How to connect to a source's database (also used by the `health` command). */
-export function connectionOf(source: SourceConfig): ConnectionSettings {
-  return {
-    host: source.host,
-    port: source.port,
-    database: source.database,
-    user: source.user,
-    password: source.password ?? undefined,
-    sslmode: source.sslMode,
-    sslCaFile: source.sslCaFile ?? undefined,
-    connectTimeoutMs: source.connectTimeoutMs,
-  };
 }
 
 function sourceSettings(source: SourceConfig): SourceSettings {
