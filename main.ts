@@ -67,11 +67,13 @@ slot's tables (snapshot = "initial"), then streams. Logs go to stderr; /health, 
 /metrics are served on [http] listen.
 
 On SIGINT or SIGTERM pg2kafka stops reading, drains in-flight messages for up to
-[shutdown] grace_period, confirms the final position to PostgreSQL and exits 0. A second
+[shutdown] grace_period, confirms the final position to PostgreSQL and exits 0. If Kafka
+has not acked everything by then, it confirms only what was acked and exits 1. A second
 signal exits at once without confirming anything more.
 
 Exit codes: 0 stopped by a signal; 1 failed at run time (the dead-letter topic refused a
-message, or shutdown failed); 2 invalid config; 130 a second signal during shutdown.
+message, a bug, or the grace period ended with messages unacknowledged); 2 invalid config;
+130 a second signal during shutdown.
 `;
 
 /** `pg2kafka check --help`. */
@@ -286,7 +288,11 @@ async function run(path: string): Promise<number> {
     }
     stopping = true;
     log.info("{signal} received: draining in-flight messages, then stopping", { signal });
-    connector.stop().then(() => stopped.resolve(EXIT.ok), (error) => {
+    connector.stop().then((drained) => {
+      if (drained) return stopped.resolve(EXIT.ok);
+      log.error("Stopped with messages unacknowledged; the slot keeps them for the next start");
+      stopped.resolve(EXIT.failed);
+    }, (error) => {
       log.error("Shutdown failed: {error}", { error: String(error) });
       stopped.resolve(EXIT.failed);
     });

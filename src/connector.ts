@@ -15,12 +15,14 @@ import { agedLagSeconds, logger, Metrics, redact, type Reported } from "./teleme
 import {
   assessLiveness,
   assessReadiness,
+  describeStuck,
   type LivenessReport,
   type ReadinessReport,
   type SourceSnapshot,
+  type StuckSource,
 } from "./ops/probes.ts";
 import { SlotMonitor } from "./ops/slot_monitor.ts";
-import { type InflightAccount, InflightBudget } from "./pipeline/mod.ts";
+import { type InflightAccount, InflightBudget, type OutgoingMessage } from "./pipeline/mod.ts";
 import { connectionOf, Source, type SourceSettings } from "./source/mod.ts";
 
 const log = logger("app");
@@ -28,7 +30,7 @@ const log = logger("app");
 /** A running connector: every source, the sink, the in-flight budget and the ops endpoints. */
 export class Connector {
   readonly metrics = new Metrics();
-  readonly sink: KafkaSink;
+  readonly sink: KafkaSink<OutgoingMessage>;
   readonly sources: readonly Source[];
   readonly #config: Config;
   readonly #budget: InflightBudget;
@@ -43,12 +45,14 @@ export class Connector {
   #stopping = false;
   /** Sources whose run loop ended without being stopped (a bug): /health fails. */
   readonly #deadSources = new Set<string>();
+  /** Sources whose messages have not settled for `[limits] stuck_after`, as of the last tick. */
+  #stuck: StuckSource[] = [];
 
   /** Builds the connector of `config`; {@linkcode start} runs it. */
   constructor(config: Config) {
     this.#config = config;
     const { kafka, limits } = config;
-    this.sink = new KafkaSink(createKafka(kafka), {
+    this.sink = new KafkaSink<OutgoingMessage>(createKafka(kafka), {
       lingerMs: kafka.lingerMs,
       batchMaxMessages: kafka.batchMaxMessages,
       batchMaxBytes: kafka.batchMaxBytes,
@@ -121,17 +125,21 @@ export class Connector {
 
   /**
    * Stops reading, drains in-flight messages for up to the grace period, sends
-   * each slot its final flush LSN and closes every connection.
+   * each slot its final flush LSN (covering only what Kafka acked) and closes
+   * every connection, abandoning the sink's retries.
+   *
+   * @returns whether everything in flight was acked within the grace period.
    */
-  async stop(): Promise<void> {
+  async stop(): Promise<boolean> {
     this.#stopping = true;
     const graceMs = this.#config.shutdown.gracePeriodMs;
-    await Promise.all(this.sources.map((source) => source.stop(graceMs)));
+    const drained = await Promise.all(this.sources.map((source) => source.stop(graceMs)));
     await Promise.all(this.#runs);
     clearInterval(this.#gauges);
     await this.sink.stop();
     await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop()]);
     await this.#http?.shutdown();
+    return drained.every(Boolean);
   }
 
   /** What `/ready` reports: whether changes flow, and which check fails for which source. */
@@ -141,6 +149,7 @@ export class Connector {
       sources: this.sources.map((source) => this.#snapshot(source)),
       kafka: { reachable: this.#kafkaProbe.reachable, error: this.#redact(this.#kafkaProbe.error) },
       circuit: this.sink.circuitState,
+      stuck: this.#stuck,
       sinkFailure: this.#redact(this.sink.failure?.message ?? null),
     });
   }
@@ -151,6 +160,7 @@ export class Connector {
       tickAgeMs: Date.now() - this.#lastTickMs,
       deadSources: [...this.#deadSources],
       sinkFailed: this.sink.failure !== null,
+      stuck: this.#stuck,
     }, TICK_STALE_AFTER_MS);
   }
 
@@ -235,6 +245,26 @@ export class Connector {
   #updateGauges(): void {
     this.#lastTickMs = Date.now();
     this.#refreshGauges();
+    this.#checkStuck(this.#lastTickMs);
+  }
+
+  /** Notes the sources whose in-flight messages have not settled for `stuck_after`. */
+  #checkStuck(nowMs: number): void {
+    const limitMs = this.#config.limits.stuckAfterMs;
+    const stuck: StuckSource[] = [];
+    for (const source of this.sources) {
+      const stalledMs = source.stalledForMs(nowMs);
+      if (stalledMs < limitMs) continue;
+      const entry = { source: source.name, pending: source.pendingMessages, stalledMs, limitMs };
+      stuck.push(entry);
+      if (!this.#stuck.some((known) => known.source === source.name)) {
+        log.error("{problem}; /health fails so that a supervisor restarts pg2kafka", {
+          problem: describeStuck(entry),
+          source: source.name,
+        });
+      }
+    }
+    this.#stuck = stuck;
   }
 
   /** Sets the gauges read from live state (also before each scrape, so they are current). */

@@ -122,6 +122,11 @@ export interface KafkaConfig {
 export interface LimitsConfig {
   maxInflightMessages: number;
   maxInflightBytes: number;
+  /**
+   * How long messages may wait in flight with none settled before the
+   * connector counts as stuck (/health fails), in milliseconds.
+   */
+  stuckAfterMs: number;
 }
 
 /** A route: which changes go to which topics, in which shape. */

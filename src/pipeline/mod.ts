@@ -15,7 +15,6 @@ export { InflightAccount, InflightBudget } from "./inflight.ts";
 export type { InflightLimits } from "./inflight.ts";
 export { HEADER, messageSize } from "./message.ts";
 export type { MessageOrigin, OutgoingMessage } from "./message.ts";
-export { isValidTopic } from "./route.ts";
 export type {
   DeliveryFailure,
   FilterInput,
@@ -25,3 +24,5 @@ export type {
 } from "./route.ts";
 export { Router } from "./router.ts";
 export { TRANSACTION_HEADER } from "./transaction.ts";
+export { FLUSH_COALESCE_MS, PipelineSession } from "./session.ts";
+export type { PipelineContext, SessionHooks } from "./session.ts";

@@ -7,10 +7,7 @@
  */
 import type { ChangeOp } from "../model.ts";
 import type { TransactionSummary } from "../filter/mod.ts";
-import type { KafkaSink } from "../kafka/sink.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
-import type { Checkpoint } from "./checkpoint.ts";
-import type { InflightAccount } from "./inflight.ts";
 import type { OutgoingMessage } from "./message.ts";
 
 /** A filter as the router uses it (see src/filter). */
@@ -50,15 +47,15 @@ export interface RouteTarget {
   readonly format?: "json" | "debezium";
 }
 
-/** The per-source state the router reports outcomes to. */
+/** What the router of one source works with. */
 export interface RouteContext {
   readonly source: string;
-  readonly checkpoint: Checkpoint;
-  readonly account: InflightAccount;
-  readonly sink: KafkaSink;
+  /** Counts filtered changes (the session counts the settled ones). */
   readonly metrics: Metrics;
   /** The database the source replicates (`source.db` of Debezium envelopes). */
   readonly database?: string;
+  /** Hands each message on: tracked, charged and sent by the pipeline session. */
+  readonly hand: Hand;
 }
 
 /** Why a message goes to the dead-letter topic. */
@@ -74,25 +71,3 @@ export type Hand = (
   message: Omit<OutgoingMessage, "size">,
   failure: DeliveryFailure | null,
 ) => void;
-
-/** Kafka's rule for topic names: legal characters and length. */
-const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
-
-/**
- * Whether Kafka accepts `topic` as a topic name.
- *
- * @example
- * ```ts
- * isValidTopic("pg2kafka.public.orders"); // true
- * isValidTopic("pg2kafka.public.Order Lines"); // false
- * ```
- */
-export function isValidTopic(topic: string): boolean {
-  return TOPIC_NAME.test(topic) && topic !== "." && topic !== "..";
-}
-
-/** The dead-letter reason for a topic Kafka would refuse, or null for a valid one. */
-export function topicFailure(topic: string): DeliveryFailure | null {
-  if (isValidTopic(topic)) return null;
-  return { reason: "invalid_topic", error: `Kafka does not accept the topic name "${topic}"` };
-}

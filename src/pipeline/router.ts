@@ -13,18 +13,11 @@
  */
 import type { ChangeEvent } from "../model.ts";
 import { logger } from "../telemetry/log.ts";
-import { formatLsn } from "../lsn.ts";
 import type { TransactionHandle } from "./checkpoint.ts";
 import { encodeKey, encodeValue, type EventText, EventTextFormatter, keyRow } from "./encode.ts";
 import { type DebeziumOrigin, encodeDebeziumValue } from "./debezium.ts";
-import { HEADER, type MessageOrigin, messageSize, type OutgoingMessage } from "./message.ts";
-import {
-  type DeliveryFailure,
-  type FilterInput,
-  type RouteContext,
-  type RouteTarget,
-  topicFailure,
-} from "./route.ts";
+import { HEADER, type MessageOrigin } from "./message.ts";
+import type { DeliveryFailure, FilterInput, RouteContext, RouteTarget } from "./route.ts";
 import { TransactionSummaryBuilder, TransactionTarget } from "./transaction.ts";
 
 const log = logger("router");
@@ -57,12 +50,10 @@ export class Router {
   constructor(context: RouteContext, targets: readonly RouteTarget[]) {
     this.#context = context;
     this.#debezium = { name: context.source, db: context.database ?? "" };
-    const hand = (parts: Omit<OutgoingMessage, "size">, failure: DeliveryFailure | null) =>
-      this.#hand(parts, failure);
     this.#routes = targets.map((target) => ({
       target,
       transaction: target.mode === "transaction"
-        ? new TransactionTarget(target, context, hand, topicFailure)
+        ? new TransactionTarget(target, context, context.hand)
         : null,
       filtered: context.metrics.changes.labels(context.source, target.name, "filtered"),
     }));
@@ -139,7 +130,10 @@ export class Router {
       const text = this.#text.format(event);
       const value = encodeValue(event, this.#context.source, text);
       const headers = this.#headers(event, text, origin);
-      this.#hand({ topic, key: null, value, headers, origin }, { reason: "undecodable", error });
+      this.#context.hand({ topic, key: null, value, headers, origin }, {
+        reason: "undecodable",
+        error,
+      });
     }
   }
 
@@ -173,7 +167,6 @@ export class Router {
     let value: string | null;
     let failure: DeliveryFailure | null = null;
     if (typeof verdict === "string") failure = { reason: "filter_failed", error: verdict };
-    else failure = topicFailure(topic);
     try {
       key = encodeKey(keyColumns, keyRow(event));
       value = target.format === "debezium"
@@ -183,33 +176,13 @@ export class Router {
       failure = { reason: "unencodable", error: String(error) };
       value = null;
     }
-    this.#hand({ topic, key, value, headers, origin }, failure);
+    this.#context.hand({ topic, key, value, headers, origin }, failure);
     if (target.tombstones && event.op === "delete" && failure === null) {
       // The same change again, for compaction: not a second delivered change.
-      this.#hand({ topic, key, value: null, headers, origin: { ...origin, events: 0 } }, null);
-    }
-  }
-
-  #hand(parts: Omit<OutgoingMessage, "size">, failure: DeliveryFailure | null): void {
-    const message: OutgoingMessage = {
-      ...parts,
-      size: messageSize(parts.key, parts.value, parts.headers),
-    };
-    const { checkpoint, account, sink } = this.#context;
-    checkpoint.track(message.origin.tx);
-    account.acquire(message.size);
-    if (failure === null) {
-      sink.send(message);
-    } else {
-      log.warn("Change at {lsn} for target {target} goes to the dead-letter topic: {error}", {
-        lsn: formatLsn(message.origin.lsn),
-        source: message.origin.source,
-        target: message.origin.target,
-        topic: message.topic,
-        table: message.origin.table,
-        error: failure.error,
-      });
-      sink.deadLetter(message, failure.reason, failure.error);
+      this.#context.hand(
+        { topic, key, value: null, headers, origin: { ...origin, events: 0 } },
+        null,
+      );
     }
   }
 
@@ -225,13 +198,10 @@ export class Router {
   }
 
   #origin(event: ChangeEvent, tx: TransactionHandle, target: string): MessageOrigin {
-    const { source, checkpoint, account } = this.#context;
     return {
-      source,
+      source: this.#context.source,
       target,
-      checkpoint,
       tx,
-      account,
       lsn: event.lsn,
       xid: event.xid,
       table: `${event.schema}.${event.table}`,

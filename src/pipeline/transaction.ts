@@ -202,8 +202,6 @@ export class TransactionTarget {
   readonly #context: RouteContext;
   readonly #hand: Hand;
   readonly #topic: string;
-  /** Set when Kafka cannot accept `#topic`: every message goes to the dead-letter topic. */
-  readonly #topicFailure: DeliveryFailure | null;
   readonly #key: string;
   readonly #capacity: number;
   readonly #filtered: { inc(): void };
@@ -214,13 +212,11 @@ export class TransactionTarget {
   /**
    * @param target the target; its topic must not depend on the table or op
    * (the config rejects `{schema}`, `{table}` and `{op}` in transaction mode).
-   * @param topicFailure set when Kafka would refuse the target's topic name.
    */
   constructor(
     target: RouteTarget,
     context: RouteContext,
     hand: Hand,
-    topicFailure: (topic: string) => DeliveryFailure | null,
   ) {
     this.#target = target;
     this.#context = context;
@@ -228,7 +224,6 @@ export class TransactionTarget {
     this.holdsUntilCommit = target.filter !== null && usesTransactionFields(target.filter.source);
     // Only {source} varies: the other arguments cannot show in the topic.
     this.#topic = target.topicFor(context.source, "", "", "insert");
-    this.#topicFailure = topicFailure(this.#topic);
     // One key per source: its transactions share a partition, in commit order.
     this.#key = JSON.stringify({ source: context.source });
     this.#capacity = (target.maxMessageBytes ?? Infinity) - this.#envelopeBytes();
@@ -346,7 +341,7 @@ export class TransactionTarget {
         value,
         headers: this.#partHeaders(fields, firstLsn),
         origin: this.#origin(facts, firstLsn, "*", events.length),
-      }, this.#topicFailure);
+      }, null);
     });
   }
 
@@ -388,13 +383,10 @@ export class TransactionTarget {
   }
 
   #origin(facts: TransactionFacts, lsn: Lsn, table: string, events: number): MessageOrigin {
-    const { source, checkpoint, account } = this.#context;
     return {
-      source,
+      source: this.#context.source,
       target: this.#target.name,
-      checkpoint,
       tx: facts.tx,
-      account,
       lsn,
       xid: facts.xid,
       table,
