@@ -141,9 +141,7 @@ function aggregate(report: BenchReport, repetitions: readonly Repetition[]): voi
         r.huge,
         r.exactlyOnceBacklog,
         r.exactlyOnceLatency,
-      ]).map((run) =>
-        run.connector?.peakRssBytes ?? 0
-      ),
+      ]).map((run) => run.connector?.peakRssBytes ?? 0),
     ),
   }));
 }

@@ -29,11 +29,11 @@ export type {
   Config,
   HttpConfig,
   KafkaConfig,
-  TransactionsConfig,
   LimitsConfig,
   LogConfig,
   SaslConfig,
   SourceConfig,
   TableName,
   TargetConfig,
+  TransactionsConfig,
 } from "./types.ts";

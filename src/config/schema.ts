@@ -91,6 +91,7 @@ const sourceFields = {
   reconnect: backoff("1s", "1m"),
   snapshot: z.enum(["initial", "never", "when_needed"]).prefault("initial"),
   snapshot_fetch_rows: integer(1).prefault(DEFAULT_SNAPSHOT_FETCH_ROWS),
+  snapshot_progress_interval: duration().prefault("10s"),
   heartbeat_interval: duration(true).prefault("0s"),
   heartbeat_table: optionalTableName().prefault(""),
   transactional_id: z.string().prefault(""),
@@ -205,6 +206,7 @@ const DEFAULT_MAX_INFLIGHT_MESSAGES = DEFAULT_BATCHES_IN_FLIGHT * DEFAULT_BATCH_
 export const limitsSchema = z.strictObject({
   max_inflight_messages: integer(1).prefault(DEFAULT_MAX_INFLIGHT_MESSAGES),
   max_inflight_bytes: size().prefault("64MiB"),
+  stuck_after: duration().prefault("5m"),
 }).prefault({});
 
 /** Placeholders that differ between the changes of one transaction. */
@@ -329,7 +331,7 @@ function checkExactlyOnce(
   (config.targets ?? []).forEach((target, index) => {
     if (target.mode !== "transaction") return;
     const message = `expected mode "change" because kafka.delivery is "exactly_once" ` +
-      "(a transaction message can outgrow one Kafka transaction), found \"transaction\"";
+      '(a transaction message can outgrow one Kafka transaction), found "transaction"';
     context.issues.push(refinementIssue(["targets", index, "mode"], message));
   });
   const seen = new Set<string>();

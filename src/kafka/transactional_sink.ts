@@ -5,7 +5,7 @@
  * checkpoint told, so the slot can be confirmed) only once its Kafka
  * transaction committed.
  *
- * A Kafka transaction ends only at a {@linkcode StreamPosition} the router
+ * A Kafka transaction ends only at a {@linkcode StreamPosition} the pipeline
  * marked (after all messages of a change), and commits when it holds
  * `max_messages` or `max_bytes`, when it has been open `max_duration`, or as
  * soon as nothing more waits to be sent. The in-flight budget bounds it too:
@@ -23,26 +23,31 @@
  * @module
  */
 import type { Kafka, Message, Producer, TopicMessages, Transaction } from "kafkajs";
+import { Backoff } from "../backoff.ts";
+import type { TransactionsConfig } from "../config/mod.ts";
 import { formatLsn } from "../lsn.ts";
-import type { ChangeOutcome, Metrics } from "../ops/metrics.ts";
-import { CIRCUIT_STATE_VALUE } from "../ops/metrics.ts";
-import { logger } from "../ops/log.ts";
-import type { OutgoingMessage } from "../pipeline/message.ts";
-import { messageSize } from "../pipeline/message.ts";
 import {
   type ResumePoint,
   resumePointAt,
   sameResumePoint,
   type StreamPosition,
-} from "../pipeline/exactly_once.ts";
-import type { Sink } from "../pipeline/sink_port.ts";
-import type { TransactionsConfig } from "../config/mod.ts";
-import { Backoff } from "./backoff.ts";
+} from "../progress.ts";
+import {
+  DELIVERED,
+  messageSize,
+  type Settle,
+  type Sink,
+  type SinkHealth,
+  type SinkMessage,
+} from "../sink.ts";
+import { logger } from "../telemetry/log.ts";
+import { CIRCUIT_STATE_VALUE, type Metrics } from "../telemetry/metrics.ts";
 import { CircuitBreaker, type CircuitState } from "./circuit_breaker.ts";
 import { classifyError, describeError, isTooLarge } from "./errors.ts";
 import { createPartitioner } from "./partitioner.ts";
-import type { ProgressRecord, ProgressTopic } from "./progress.ts";
+import type { ProgressRecord, ProgressTopic } from "./progress_topic.ts";
 import { DEAD_LETTER_HEADER, DeadLetterError, type SinkOptions } from "./sink.ts";
+import { isValidTopic } from "./topics.ts";
 
 const log = logger("kafka");
 
@@ -50,7 +55,6 @@ const log = logger("kafka");
 const KAFKAJS_RETRY = { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 };
 const GZIP = 1; // kafkajs CompressionTypes.GZIP
 const MS_PER_SECOND = 1000;
-const MICROS_PER_SECOND = 1_000_000;
 /** Broker errors that mean another producer took the transactional id over. */
 const FENCED_ERRORS = new Set(["INVALID_PRODUCER_EPOCH", "PRODUCER_FENCED"]);
 
@@ -78,14 +82,15 @@ interface DeadLetter {
   omitValue: boolean;
 }
 
-interface Pending {
-  message: OutgoingMessage;
+interface Pending<M extends SinkMessage> {
+  readonly message: M;
+  readonly settle: Settle<M>;
   deadLetter: DeadLetter | null;
 }
 
 /** The Kafka transaction being filled. */
-interface OpenTransaction {
-  readonly pending: Pending[];
+interface OpenTransaction<M extends SinkMessage> {
+  readonly pending: Pending<M>[];
   /** How many of `pending` went to the broker in the current kafkajs transaction. */
   sent: number;
   bytes: number;
@@ -97,7 +102,7 @@ interface OpenTransaction {
 }
 
 /** The exactly-once sink of one source. */
-export class TransactionalSink implements Sink {
+export class TransactionalKafkaSink<M extends SinkMessage = SinkMessage> implements Sink<M> {
   readonly #kafka: Kafka;
   readonly #options: TransactionalSinkOptions;
   readonly #metrics: Metrics;
@@ -108,8 +113,8 @@ export class TransactionalSink implements Sink {
   #producer: Producer | null = null;
   #kafkaTxn: Transaction | null = null;
   /** Messages and marks in stream order, not yet in a transaction. */
-  #queue: (Pending | StreamPosition)[] = [];
-  #open: OpenTransaction | null = null;
+  #queue: (Pending<M> | StreamPosition)[] = [];
+  #open: OpenTransaction<M> | null = null;
   /** Where the last committed transaction left Kafka. */
   #committed: ResumePoint = { lsn: 0n, partial: null };
   #claimed = false;
@@ -118,7 +123,7 @@ export class TransactionalSink implements Sink {
   #running: Promise<void> | null = null;
   #stopping = false;
   #failure: Error | null = null;
-  #stateListeners: ((state: CircuitState) => void)[] = [];
+  #healthListeners: ((health: SinkHealth) => void)[] = [];
   #failureListeners: ((error: Error) => void)[] = [];
 
   /** Creates the sink; {@linkcode start}, then {@linkcode claim} before sending. */
@@ -154,9 +159,15 @@ export class TransactionalSink implements Sink {
     return this.#committed;
   }
 
-  /** Calls `listener` on every circuit state change. */
-  onCircuitChange(listener: (state: CircuitState) => void): void {
-    this.#stateListeners.push(listener);
+  /** The circuit state, and the failure that stopped the sink if any. */
+  health(): SinkHealth {
+    const state = this.#breaker.state;
+    return { accepting: state !== "open", state, ok: state === "closed", failure: this.#failure };
+  }
+
+  /** Calls `listener` on every circuit state change and when the sink stops for good. */
+  onHealthChange(listener: (health: SinkHealth) => void): void {
+    this.#healthListeners.push(listener);
   }
 
   /** Calls `listener` once if the sink stops for good. */
@@ -195,25 +206,14 @@ export class TransactionalSink implements Sink {
     return point;
   }
 
-  /** Queues a message for its topic. */
-  send(message: OutgoingMessage): void {
-    const tooLarge = message.size > this.#options.maxMessageBytes;
-    this.#enqueue({
-      message,
-      deadLetter: tooLarge
-        ? {
-          reason: "too_large",
-          error: `Message of ${message.size} bytes exceeds max_message_bytes ` +
-            `(${this.#options.maxMessageBytes})`,
-          omitValue: true,
-        }
-        : null,
-    });
+  /** Queues a message for its topic; one Kafka refuses by name or size goes to the dead-letter topic. */
+  send(message: M, settle: Settle<M>): void {
+    this.#enqueue({ message, settle, deadLetter: this.#refusal(message) });
   }
 
   /** Queues a message straight for the dead-letter topic. */
-  deadLetter(message: OutgoingMessage, reason: string, error: string): void {
-    this.#enqueue({ message, deadLetter: { reason, error, omitValue: false } });
+  deadLetter(message: M, reason: string, error: string, settle: Settle<M>): void {
+    this.#enqueue({ message, settle, deadLetter: { reason, error, omitValue: false } });
   }
 
   /** Marks where the messages handed so far end: a Kafka transaction may end here. */
@@ -240,7 +240,22 @@ export class TransactionalSink implements Sink {
     return this.#queue.length === 0 && (this.#open === null || this.#open.pending.length === 0);
   }
 
-  #enqueue(item: Pending | StreamPosition): void {
+  /** Why Kafka would refuse `message` before any attempt, or null. */
+  #refusal(message: M): DeadLetter | null {
+    if (!isValidTopic(message.topic)) {
+      const error = `Kafka does not accept the topic name "${message.topic}"`;
+      return { reason: "invalid_topic", error, omitValue: false };
+    }
+    if (message.size <= this.#options.maxMessageBytes) return null;
+    return {
+      reason: "too_large",
+      error: `Message of ${message.size} bytes exceeds max_message_bytes ` +
+        `(${this.#options.maxMessageBytes})`,
+      omitValue: true,
+    };
+  }
+
+  #enqueue(item: Pending<M> | StreamPosition): void {
     if (this.#failure) throw this.#failure;
     this.#queue.push(item);
     this.#wakeLoop();
@@ -471,13 +486,13 @@ export class TransactionalSink implements Sink {
   }
 
   /** Sends a refused message to the dead-letter topic instead (without its value if needed). */
-  #divert(pending: Pending, error: Error): void {
+  #divert(pending: Pending<M>, error: Error): void {
     const deadLetter = pending.deadLetter;
     if (deadLetter !== null) {
       if (deadLetter.omitValue) {
         throw new DeadLetterError(
-          `The dead-letter topic "${this.#options.deadLetterTopic}" refused the message at LSN ` +
-            `${formatLsn(pending.message.origin.lsn)}: ${error.message}`,
+          `The dead-letter topic "${this.#options.deadLetterTopic}" refused a message for ` +
+            `"${pending.message.topic}": ${error.message}`,
           { cause: error },
         );
       }
@@ -568,6 +583,7 @@ export class TransactionalSink implements Sink {
     // The producer must not commit anything more.
     this.#producer?.disconnect().catch(() => {});
     this.#producer = null;
+    for (const listener of this.#healthListeners) listener(this.health());
     for (const listener of this.#failureListeners) listener(error);
   }
 
@@ -576,7 +592,7 @@ export class TransactionalSink implements Sink {
     this.#backoff.reset();
   }
 
-  async #ensureTopics(batch: Pending[]): Promise<void> {
+  async #ensureTopics(batch: Pending<M>[]): Promise<void> {
     const settings = this.#options.createTopics;
     if (settings === null) return;
     const missing = new Set<string>();
@@ -608,18 +624,24 @@ export class TransactionalSink implements Sink {
     }
   }
 
-  #toTopicMessages(batch: Pending[]): TopicMessages[] {
+  #toTopicMessages(batch: Pending<M>[]): TopicMessages[] {
     const byTopic = new Map<string, Message[]>();
     for (const pending of batch) {
       const topic = pending.deadLetter ? this.#options.deadLetterTopic : pending.message.topic;
       let messages = byTopic.get(topic);
       if (messages === undefined) byTopic.set(topic, messages = []);
-      messages.push(pending.deadLetter ? this.#deadLetterMessage(pending) : pending.message);
+      messages.push(
+        pending.deadLetter ? this.#deadLetterMessage(pending) : {
+          key: pending.message.key,
+          value: pending.message.value,
+          headers: pending.message.headers,
+        },
+      );
     }
     return Array.from(byTopic, ([topic, messages]) => ({ topic, messages }));
   }
 
-  #deadLetterMessage({ message, deadLetter }: Pending): Message {
+  #deadLetterMessage({ message, deadLetter }: Pending<M>): Message {
     const headers: Record<string, string> = {
       ...message.headers,
       [DEAD_LETTER_HEADER.reason]: deadLetter!.reason,
@@ -632,32 +654,15 @@ export class TransactionalSink implements Sink {
     return { key: message.key, value: omit ? null : message.value, headers };
   }
 
-  #settle(batch: Pending[]): void {
-    const nowMicros = Date.now() * 1000;
-    let newestCommit = 0n;
-    for (const { message, deadLetter } of batch) {
-      const origin = message.origin;
-      const outcome: ChangeOutcome = deadLetter ? "dead_lettered" : "delivered";
-      this.#metrics.changes.labels(origin.source, origin.target, outcome).inc(origin.events ?? 1);
-      if (deadLetter) {
-        log.error("Dead-lettered a change ({reason}): {error}", {
-          reason: deadLetter.reason,
-          error: deadLetter.error,
-          source: origin.source,
-          target: origin.target,
-          topic: message.topic,
-          table: origin.table,
-          lsn: formatLsn(origin.lsn),
-          xid: origin.xid,
-        });
-      }
-      origin.account.release(message.size);
-      origin.checkpoint.settle(origin.tx);
-      if (origin.commitTimeMicros > newestCommit) newestCommit = origin.commitTimeMicros;
+  #settle(batch: Pending<M>[]): void {
+    for (const { message, settle, deadLetter } of batch) {
+      settle(
+        message,
+        deadLetter === null
+          ? DELIVERED
+          : { outcome: "dead_lettered", reason: deadLetter.reason, error: deadLetter.error },
+      );
     }
-    this.#metrics.lagSeconds.labels(this.#options.source).set(
-      (nowMicros - Number(newestCommit)) / MICROS_PER_SECOND,
-    );
   }
 
   async #untilSuccess<T>(what: string, action: () => Promise<T>): Promise<T> {
@@ -682,8 +687,10 @@ export class TransactionalSink implements Sink {
 
   #onCircuit(to: CircuitState, from: CircuitState): void {
     this.#metrics.circuitState.set(CIRCUIT_STATE_VALUE[to]);
-    log.warn("Circuit breaker {from} → {to}", { from, to, source: this.#options.source });
-    for (const listener of this.#stateListeners) listener(to);
+    const level = to === "open" ? "error" : "info";
+    log[level]("Kafka circuit {from} → {to}", { from, to, source: this.#options.source });
+    const health = this.health();
+    for (const listener of this.#healthListeners) listener(health);
   }
 }
 

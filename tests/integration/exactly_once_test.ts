@@ -24,7 +24,7 @@ import {
   uniqueName,
   waitFor,
 } from "./harness.ts";
-import { decodeProgress } from "../../src/kafka/progress.ts";
+import { decodeProgress } from "../../src/kafka/progress_topic.ts";
 
 const integration = { sanitizeOps: false, sanitizeResources: false };
 const DEAD_LETTER_TOPIC = "tests.eos.dead_letter";
@@ -97,7 +97,7 @@ topic = "tests.{table}"
  */
 async function startKafka(): Promise<void> {
   const ATTEMPTS = 3;
-  for (let attempt = 1; ; attempt++) {
+  for (let attempt = 1;; attempt++) {
     try {
       return await stack("kafka-start");
     } catch (error) {
@@ -179,7 +179,13 @@ async function readCommitted(
 }
 
 /** Inserts ids `first`… in transactions of `perTx` rows, then sets `v = 1` on each the same way. */
-async function insertThenUpdate(sql: Sql, table: string, first: number, rows: number, perTx: number) {
+async function insertThenUpdate(
+  sql: Sql,
+  table: string,
+  first: number,
+  rows: number,
+  perTx: number,
+) {
   for (let start = first; start < first + rows; start += perTx) {
     const end = Math.min(start + perTx, first + rows) - 1;
     await sql.unsafe(`INSERT INTO ${table} (id) SELECT generate_series(${start}, ${end})`);

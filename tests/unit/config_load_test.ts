@@ -48,8 +48,10 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     reconnect: { initialMs: 1_000, maxMs: 60_000, multiplier: 2, jitter: 0.2 },
     snapshot: "initial",
     snapshotFetchRows: 2_000,
+    snapshotProgressIntervalMs: 10_000,
     heartbeatIntervalMs: 0,
     heartbeatTable: null,
+    transactionalId: "pg2kafka.default",
   });
   assert.deepEqual(config.kafka, {
     brokers: ["127.0.0.1:9092"],
@@ -68,8 +70,20 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     sasl: null,
     retry: { initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 0.2 },
     circuitBreaker: { failureThreshold: 5, openDurationMs: 10_000 },
+    delivery: "at_least_once",
+    transactions: {
+      progressTopic: "pg2kafka.progress",
+      maxMessages: 20_000,
+      maxBytes: 16_777_216,
+      maxDurationMs: 1_000,
+      timeoutMs: 60_000,
+    },
   });
-  assert.deepEqual(config.limits, { maxInflightMessages: 5_000, maxInflightBytes: 67_108_864 });
+  assert.deepEqual(config.limits, {
+    maxInflightMessages: 5_000,
+    maxInflightBytes: 67_108_864,
+    stuckAfterMs: 300_000,
+  });
   assert.deepEqual(config.http, {
     enabled: true,
     listen: { hostname: "127.0.0.1", port: 9187 },

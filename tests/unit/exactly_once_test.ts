@@ -1,19 +1,23 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/mod.ts";
-import { decodeProgress, encodeProgress, type ProgressRecord } from "../../src/kafka/progress.ts";
-import type { ChangeEvent } from "../../src/model.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
-import { Checkpoint } from "../../src/pipeline/checkpoint.ts";
 import {
-  ReplayGate,
+  decodeProgress,
+  encodeProgress,
+  type ProgressRecord,
+} from "../../src/kafka/progress_topic.ts";
+import type { ChangeEvent } from "../../src/model.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
+import { ReplayGate } from "../../src/pipeline/exactly_once.ts";
+import { InflightBudget } from "../../src/pipeline/inflight.ts";
+import type { OutgoingMessage } from "../../src/pipeline/message.ts";
+import { PipelineSession } from "../../src/pipeline/session.ts";
+import {
+  type ResumePoint,
   resumePointAt,
   sameResumePoint,
   type StreamPosition,
-} from "../../src/pipeline/exactly_once.ts";
-import { InflightBudget } from "../../src/pipeline/inflight.ts";
-import type { OutgoingMessage } from "../../src/pipeline/message.ts";
-import { Router } from "../../src/pipeline/router.ts";
-import type { Sink } from "../../src/pipeline/sink_port.ts";
+} from "../../src/progress.ts";
+import { MemorySink } from "../fixtures/memory_sink.ts";
 
 const BASE = `
 [[sources]]
@@ -63,7 +67,7 @@ Deno.test("ReplayGate.admit() skips the changes of a partial transaction Kafka h
 Deno.test("ReplayGate without a resume point admits everything", () => {
   const gate = new ReplayGate();
   assert.equal(gate.admit(0x10n, 0x8n), true);
-  assert.deepEqual(gate.committed(0x10n, 0x18n), {
+  assert.deepEqual(gate.committed(0x18n), {
     commitLsn: 0x10n,
     changes: 1,
     changeLsn: 0x8n,
@@ -73,7 +77,12 @@ Deno.test("ReplayGate without a resume point admits everything", () => {
 
 Deno.test("resumePointAt() keeps the last whole transaction and describes a partial one", () => {
   const previous = { lsn: 0x200n, partial: null };
-  const partial: StreamPosition = { commitLsn: 0x300n, changes: 7, changeLsn: 0x250n, endLsn: null };
+  const partial: StreamPosition = {
+    commitLsn: 0x300n,
+    changes: 7,
+    changeLsn: 0x250n,
+    endLsn: null,
+  };
   const cut = resumePointAt(partial, previous);
   assert.deepEqual(cut, {
     lsn: 0x200n,
@@ -93,12 +102,18 @@ Deno.test("encodeProgress() and decodeProgress() round-trip a record with LSNs a
     source: "main",
     slot: "pg2kafka",
     database: "app",
-    point: { lsn: 0x16b3748n, partial: { commitLsn: 0x16c0000n, changes: 42, changeLsn: 0x16bf000n } },
+    point: {
+      lsn: 0x16b3748n,
+      partial: { commitLsn: 0x16c0000n, changes: 42, changeLsn: 0x16bf000n },
+    },
     writtenAt: "2026-11-30T02:00:00.000Z",
   };
   const text = encodeProgress(record);
   assert.match(text, /"lsn":"0\/16B3748"/);
-  assert.match(text, /"partial":\{"commit_lsn":"0\/16C0000","changes":42,"change_lsn":"0\/16BF000"\}/);
+  assert.match(
+    text,
+    /"partial":\{"commit_lsn":"0\/16C0000","changes":42,"change_lsn":"0\/16BF000"\}/,
+  );
   assert.deepEqual(decodeProgress(text), record);
   const whole = { ...record, point: { lsn: 0x10n, partial: null } };
   assert.deepEqual(decodeProgress(encodeProgress(whole)), whole);
@@ -116,22 +131,21 @@ Deno.test("decodeProgress() names the field a bad record lacks", () => {
   );
 });
 
-/** A sink that records messages and marks in the order given. */
-class MarkingSink implements Sink {
+/** A memory sink that also takes marks and claims, as an exactly-once sink does. */
+class MarkingSink extends MemorySink<OutgoingMessage> {
   readonly items: (string | StreamPosition)[] = [];
-  readonly circuitState = "closed" as const;
-  send(message: OutgoingMessage): void {
+  constructor(readonly point: ResumePoint) {
+    super();
+  }
+  override send(message: OutgoingMessage, settle: Parameters<MemorySink["send"]>[1]): void {
     this.items.push(message.key!);
+    super.send(message, settle);
   }
-  deadLetter(message: OutgoingMessage): void {
-    this.items.push(`dead:${message.key}`);
-  }
-  drain(): Promise<void> {
-    return Promise.resolve();
-  }
-  onCircuitChange(): void {}
   mark(position: StreamPosition): void {
     this.items.push(position);
+  }
+  claim(): Promise<ResumePoint> {
+    return Promise.resolve(this.point);
   }
 }
 
@@ -151,7 +165,7 @@ function event(id: number, lsn: bigint, commitLsn: bigint): ChangeEvent {
   };
 }
 
-Deno.test("Router with a replay gate marks after each change's messages and skips what Kafka has", () => {
+Deno.test("PipelineSession with an atomic sink skips what it holds and marks each change's end", async () => {
   const text = `${BASE}
 [[targets]]
 name = "a"
@@ -162,24 +176,28 @@ tables = ["public.orders"]
 topic = "copy.{table}"
 `;
   const { targets } = parseConfig(text, { origin: "test.toml", env: {} });
-  const sink = new MarkingSink();
-  const checkpoint = new Checkpoint();
-  const replay = new ReplayGate({
+  const sink = new MarkingSink({
     lsn: 0x100n,
     partial: { commitLsn: 0x300n, changes: 1, changeLsn: 0x210n },
   });
-  const router = new Router({
-    source: "main",
-    checkpoint,
-    account: new InflightBudget({ maxMessages: 100, maxBytes: 1 << 20 }).account("main"),
-    sink,
-    metrics: new Metrics(),
-    replay,
-  }, targets);
-  const tx = checkpoint.begin(7);
-  router.route(event(1, 0x210n, 0x300n), tx); // in Kafka already
-  router.route(event(2, 0x220n, 0x300n), tx);
-  router.commit(tx, 0x300n, 0x310n);
+  const session = new PipelineSession(
+    {
+      source: "main",
+      targets,
+      sink,
+      account: new InflightBudget({ maxMessages: 100, maxBytes: 1 << 20 }).account("main"),
+      metrics: new Metrics(),
+    },
+    0x100n,
+    { onFlush: () => {} },
+  );
+  assert.equal(session.needsClaim, true);
+  await session.claim();
+  assert.equal(session.needsClaim, false);
+  const tx = session.begin(7);
+  session.route(event(1, 0x210n, 0x300n), tx); // in the sink already
+  session.route(event(2, 0x220n, 0x300n), tx);
+  session.commit(tx, 0x310n);
   assert.deepEqual(sink.items, [
     `{"id":2}`,
     `{"id":2}`,
@@ -238,12 +256,15 @@ tables = ["public.orders"]
 });
 
 Deno.test("config: exactly_once defaults derive the transactional id from the source", () => {
-  const config = parseConfig(`${BASE}
+  const config = parseConfig(
+    `${BASE}
 delivery = "exactly_once"
 [[targets]]
 name = "rows"
 tables = ["public.orders"]
-`, { origin: "test.toml", env: {} });
+`,
+    { origin: "test.toml", env: {} },
+  );
   assert.equal(config.kafka.delivery, "exactly_once");
   assert.equal(config.sources[0].transactionalId, "pg2kafka.main");
   assert.equal(config.kafka.transactions.progressTopic, "pg2kafka.progress");

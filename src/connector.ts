@@ -1,5 +1,5 @@
 /**
- * Assembles and runs the pipeline of a config: the Kafka sink, one
+ * The connector: assembles and runs what a config describes: the Kafka sink, one
  * {@linkcode Source} per configured source, the in-flight budget, metrics and
  * HTTP, and the shutdown sequence (DESIGN invariant 8).
  *
@@ -7,42 +7,45 @@
  */
 import type { Config, SourceConfig, TargetConfig } from "./config/mod.ts";
 import { secretsOf } from "./config/mod.ts";
-import { createKafka } from "./kafka/client.ts";
-import { KafkaSink, type SinkOptions } from "./kafka/sink.ts";
-import { TransactionalSink } from "./kafka/transactional_sink.ts";
-import { ProgressTopic } from "./kafka/progress.ts";
-import type { CircuitState } from "./kafka/circuit_breaker.ts";
+import {
+  type CircuitState,
+  createKafka,
+  KafkaSink,
+  ProgressTopic,
+  type SinkOptions,
+  TransactionalKafkaSink,
+} from "./kafka/mod.ts";
 import { formatLsn } from "./lsn.ts";
 import { createOpsHandler, type OpsEndpoints, type OpsServer, serveOps } from "./ops/http.ts";
 import { KafkaProbe } from "./ops/kafka_probe.ts";
-import { logger, redact } from "./ops/log.ts";
-import { agedLagSeconds, Metrics, type Reported } from "./ops/metrics.ts";
+import { agedLagSeconds, logger, Metrics, redact, type Reported } from "./telemetry/mod.ts";
 import {
   assessLiveness,
   assessReadiness,
+  describeStuck,
   type LivenessReport,
   type ReadinessReport,
   type SourceSnapshot,
+  type StuckSource,
 } from "./ops/probes.ts";
 import { SlotMonitor } from "./ops/slot_monitor.ts";
-import { type InflightAccount, InflightBudget } from "./pipeline/inflight.ts";
-import type { ConnectionSettings } from "./source/connect.ts";
-import { Source, type SourceSettings } from "./source/source.ts";
+import { type InflightAccount, InflightBudget, type OutgoingMessage } from "./pipeline/mod.ts";
+import { connectionOf, Source, type SourceSettings } from "./source/mod.ts";
 
 const log = logger("app");
 
-/** A sink as the pipeline runs it: started, stopped, watched. */
-type RunningSink = KafkaSink | TransactionalSink;
+/** A Kafka sink as the connector runs it: started, stopped, watched. */
+type RunningSink = KafkaSink<OutgoingMessage> | TransactionalKafkaSink<OutgoingMessage>;
 
 /** Circuit states from best to worst, to report the worst of several sinks. */
 const CIRCUIT_SEVERITY: readonly CircuitState[] = ["closed", "half_open", "open"];
 
-/** A running pipeline. */
-export class Pipeline {
+/** A running connector: every source, the sink, the in-flight budget and the ops endpoints. */
+export class Connector {
   readonly metrics = new Metrics();
   /**
-   * One shared sink (at-least-once), or one per source (exactly-once: each
-   * source has its own transactional id), in the order of `sources`.
+   * One shared sink (at-least-once delivery), or one per source in the order
+   * of `sources` (exactly-once: each source has its own transactional id).
    */
   readonly sinks: readonly RunningSink[];
   readonly sources: readonly Source[];
@@ -59,43 +62,14 @@ export class Pipeline {
   #stopping = false;
   /** Sources whose run loop ended without being stopped (a bug): /health fails. */
   readonly #deadSources = new Set<string>();
+  /** Sources whose messages have not settled for `[limits] stuck_after`, as of the last tick. */
+  #stuck: StuckSource[] = [];
 
-  /** Builds the pipeline of `config`; {@linkcode start} runs it. */
+  /** Builds the connector of `config`; {@linkcode start} runs it. */
   constructor(config: Config) {
     this.#config = config;
     const { kafka, limits } = config;
-    const sinkOptions: SinkOptions = {
-      lingerMs: kafka.lingerMs,
-      batchMaxMessages: kafka.batchMaxMessages,
-      batchMaxBytes: kafka.batchMaxBytes,
-      maxMessageBytes: kafka.maxMessageBytes,
-      deadLetterTopic: kafka.deadLetterTopic,
-      compression: kafka.compression,
-      retry: kafka.retry,
-      circuitBreaker: kafka.circuitBreaker,
-      createTopics: kafka.createTopics
-        ? { partitions: kafka.topicPartitions, replicationFactor: kafka.topicReplicationFactor }
-        : null,
-    };
-    if (kafka.delivery === "exactly_once") {
-      const client = createKafka(kafka);
-      const progress = new ProgressTopic(client, {
-        topic: kafka.transactions.progressTopic,
-        replicationFactor: kafka.topicReplicationFactor,
-      });
-      this.sinks = config.sources.map((source) =>
-        new TransactionalSink(client, progress, {
-          ...sinkOptions,
-          source: source.name,
-          slot: source.slot,
-          database: source.database,
-          transactionalId: source.transactionalId,
-          transactions: kafka.transactions,
-        }, this.metrics)
-      );
-    } else {
-      this.sinks = [new KafkaSink(createKafka(kafka), sinkOptions, this.metrics)];
-    }
+    this.sinks = createSinks(config, this.metrics);
     this.#budget = new InflightBudget({
       maxMessages: limits.maxInflightMessages,
       maxBytes: limits.maxInflightBytes,
@@ -148,7 +122,7 @@ export class Pipeline {
     this.#slotMonitor.start();
     await Promise.all(this.sinks.map((sink) => sink.start()));
     this.#runs = this.sources.map((source) => this.#run(source));
-    log.info("Pipeline started with {sources} source(s) and {targets} target(s)", {
+    log.info("Connector started with {sources} source(s) and {targets} target(s)", {
       sources: this.sources.length,
       targets: this.#config.targets.length,
     });
@@ -156,17 +130,21 @@ export class Pipeline {
 
   /**
    * Stops reading, drains in-flight messages for up to the grace period, sends
-   * each slot its final flush LSN and closes every connection.
+   * each slot its final flush LSN (covering only what Kafka acked) and closes
+   * every connection, abandoning the sink's retries.
+   *
+   * @returns whether everything in flight was acked within the grace period.
    */
-  async stop(): Promise<void> {
+  async stop(): Promise<boolean> {
     this.#stopping = true;
     const graceMs = this.#config.shutdown.gracePeriodMs;
-    await Promise.all(this.sources.map((source) => source.stop(graceMs)));
+    const drained = await Promise.all(this.sources.map((source) => source.stop(graceMs)));
     await Promise.all(this.#runs);
     clearInterval(this.#gauges);
     await Promise.all(this.sinks.map((sink) => sink.stop()));
     await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop()]);
     await this.#http?.shutdown();
+    return drained.every(Boolean);
   }
 
   /** What `/ready` reports: whether changes flow, and which check fails for which source. */
@@ -176,6 +154,7 @@ export class Pipeline {
       sources: this.sources.map((source) => this.#snapshot(source)),
       kafka: { reachable: this.#kafkaProbe.reachable, error: this.#redact(this.#kafkaProbe.error) },
       circuit: this.#circuitState(),
+      stuck: this.#stuck,
       sinkFailure: this.#redact(this.#sinkFailure()?.message ?? null),
     });
   }
@@ -186,6 +165,7 @@ export class Pipeline {
       tickAgeMs: Date.now() - this.#lastTickMs,
       deadSources: [...this.#deadSources],
       sinkFailed: this.#sinkFailure() !== null,
+      stuck: this.#stuck,
     }, TICK_STALE_AFTER_MS);
   }
 
@@ -291,6 +271,26 @@ export class Pipeline {
   #updateGauges(): void {
     this.#lastTickMs = Date.now();
     this.#refreshGauges();
+    this.#checkStuck(this.#lastTickMs);
+  }
+
+  /** Notes the sources whose in-flight messages have not settled for `stuck_after`. */
+  #checkStuck(nowMs: number): void {
+    const limitMs = this.#config.limits.stuckAfterMs;
+    const stuck: StuckSource[] = [];
+    for (const source of this.sources) {
+      const stalledMs = source.stalledForMs(nowMs);
+      if (stalledMs < limitMs) continue;
+      const entry = { source: source.name, pending: source.pendingMessages, stalledMs, limitMs };
+      stuck.push(entry);
+      if (!this.#stuck.some((known) => known.source === source.name)) {
+        log.error("{problem}; /health fails so that a supervisor restarts pg2kafka", {
+          problem: describeStuck(entry),
+          source: source.name,
+        });
+      }
+    }
+    this.#stuck = stuck;
   }
 
   /** Sets the gauges read from live state (also before each scrape, so they are current). */
@@ -314,22 +314,47 @@ const KAFKA_PROBE_INTERVAL_MS = 5000;
 const KAFKA_PROBE_TIMEOUT_MS = 5000;
 const SLOT_POLL_INTERVAL_MS = 5000;
 
-function targetReads(target: TargetConfig, source: string): boolean {
-  return target.sources.length === 0 || target.sources.includes(source);
+/**
+ * The sinks of `config`: one shared idempotent sink, or with exactly-once
+ * delivery one transactional sink per source, in the order of the sources.
+ */
+function createSinks(config: Config, metrics: Metrics): RunningSink[] {
+  const { kafka } = config;
+  const options: SinkOptions = {
+    lingerMs: kafka.lingerMs,
+    batchMaxMessages: kafka.batchMaxMessages,
+    batchMaxBytes: kafka.batchMaxBytes,
+    maxMessageBytes: kafka.maxMessageBytes,
+    deadLetterTopic: kafka.deadLetterTopic,
+    compression: kafka.compression,
+    retry: kafka.retry,
+    circuitBreaker: kafka.circuitBreaker,
+    createTopics: kafka.createTopics
+      ? { partitions: kafka.topicPartitions, replicationFactor: kafka.topicReplicationFactor }
+      : null,
+  };
+  if (kafka.delivery === "at_least_once") {
+    return [new KafkaSink<OutgoingMessage>(createKafka(kafka), options, metrics)];
+  }
+  const client = createKafka(kafka);
+  const progress = new ProgressTopic(client, {
+    topic: kafka.transactions.progressTopic,
+    replicationFactor: kafka.topicReplicationFactor,
+  });
+  return config.sources.map((source) =>
+    new TransactionalKafkaSink<OutgoingMessage>(client, progress, {
+      ...options,
+      source: source.name,
+      slot: source.slot,
+      database: source.database,
+      transactionalId: source.transactionalId,
+      transactions: kafka.transactions,
+    }, metrics)
+  );
 }
 
-/** How to connect to a source's database (also used by the `health` command). */
-export function connectionOf(source: SourceConfig): ConnectionSettings {
-  return {
-    host: source.host,
-    port: source.port,
-    database: source.database,
-    user: source.user,
-    password: source.password ?? undefined,
-    sslmode: source.sslMode,
-    sslCaFile: source.sslCaFile ?? undefined,
-    connectTimeoutMs: source.connectTimeoutMs,
-  };
+function targetReads(target: TargetConfig, source: string): boolean {
+  return target.sources.length === 0 || target.sources.includes(source);
 }
 
 function sourceSettings(source: SourceConfig): SourceSettings {
@@ -348,7 +373,11 @@ function sourceSettings(source: SourceConfig): SourceSettings {
     messages: source.messages,
     values: { bigNumbers: source.bigNumbers },
     reconnect: source.reconnect,
-    snapshot: { mode: source.snapshot, fetchRows: source.snapshotFetchRows },
+    snapshot: {
+      mode: source.snapshot,
+      fetchRows: source.snapshotFetchRows,
+      progressIntervalMs: source.snapshotProgressIntervalMs,
+    },
     heartbeat: { intervalMs: source.heartbeatIntervalMs, table: source.heartbeatTable },
   };
 }

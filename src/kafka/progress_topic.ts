@@ -20,8 +20,8 @@
  * @module
  */
 import type { Admin, Kafka, Message } from "kafkajs";
-import { formatLsn, type Lsn, parseLsn } from "../lsn.ts";
-import type { ResumePoint } from "../pipeline/exactly_once.ts";
+import { formatLsn, parseLsn } from "../lsn.ts";
+import type { ResumePoint } from "../progress.ts";
 
 /** One source's progress, as stored in the progress topic. */
 export interface ProgressRecord {

@@ -1,0 +1,19 @@
+/**
+ * The Kafka adapter: the kafkajs client with pg2kafka's patches, and the sink
+ * that batches, produces, retries and dead-letters messages.
+ *
+ * @example
+ * ```ts ignore
+ * import { createKafka, KafkaSink } from "./kafka/mod.ts";
+ * ```
+ *
+ * @module
+ */
+export { createKafka } from "./client.ts";
+export { DEAD_LETTER_HEADER, DeadLetterError, KafkaSink } from "./sink.ts";
+export type { SinkOptions } from "./sink.ts";
+export type { CircuitState } from "./circuit_breaker.ts";
+export { FencedError, TransactionalKafkaSink } from "./transactional_sink.ts";
+export type { TransactionalSinkOptions } from "./transactional_sink.ts";
+export { decodeProgress, encodeProgress, ProgressTopic } from "./progress_topic.ts";
+export type { ProgressRecord } from "./progress_topic.ts";
