@@ -57,7 +57,9 @@ interface Fixture {
 async function fixture(): Promise<Fixture> {
   const sql = testSql();
   const table = uniqueName("eos");
-  await sql.unsafe(`CREATE TABLE ${table} (id int PRIMARY KEY, v int NOT NULL DEFAULT 0)`);
+  await sql.unsafe(
+    `CREATE TABLE ${table} (id int PRIMARY KEY, v int NOT NULL DEFAULT 0, note text)`,
+  );
   return {
     sql,
     table,
@@ -212,23 +214,49 @@ function assertEveryChangeOnce(seen: Seen, rows: number, what: string): void {
   assert.equal(seen.count, rows * 2, "messages");
 }
 
-/** Progress records of the test's source, read uncommitted (every Kafka transaction's). */
-async function progressRecords(kafka: Kafka, topic: string): Promise<string[]> {
-  const consumer = kafka.consumer({ groupId: uniqueName("eos_progress"), readUncommitted: true });
+/** A message read back raw. */
+interface RawMessage {
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+}
+
+/** Every message of a one-partition or small topic, up to its end offsets. */
+async function readAll(
+  kafka: Kafka,
+  topic: string,
+  readUncommitted: boolean,
+): Promise<RawMessage[]> {
+  const consumer = kafka.consumer({ groupId: uniqueName("eos_raw"), readUncommitted });
   const admin = kafka.admin();
   await admin.connect();
-  const [{ high }] = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-  const values: string[] = [];
+  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  const remaining = new Map(ends.map(({ partition, high }) => [partition, BigInt(high)]));
+  for (const [partition, high] of remaining) if (high === 0n) remaining.delete(partition);
+  const messages: RawMessage[] = [];
+  if (remaining.size === 0) return messages;
   const done = Promise.withResolvers<void>();
   consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    if (BigInt(payload.lastOffset) >= BigInt(high) - 1n) done.resolve();
+    const high = remaining.get(payload.partition);
+    if (high !== undefined && BigInt(payload.lastOffset) >= high - 1n) {
+      remaining.delete(payload.partition);
+    }
+    if (remaining.size === 0) done.resolve();
   });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: ({ message }) => {
-        if (message.value !== null) values.push(message.value.toString());
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(message.headers ?? {})) {
+          headers[name] = String(value);
+        }
+        messages.push({
+          key: message.key?.toString() ?? null,
+          value: message.value?.toString() ?? null,
+          headers,
+        });
         return Promise.resolve();
       },
     });
@@ -236,7 +264,12 @@ async function progressRecords(kafka: Kafka, topic: string): Promise<string[]> {
   } finally {
     await consumer.disconnect();
   }
-  return values;
+  return messages;
+}
+
+/** Progress records of the topic, read uncommitted (every Kafka transaction's). */
+async function progressRecords(kafka: Kafka, topic: string): Promise<string[]> {
+  return (await readAll(kafka, topic, true)).flatMap(({ value }) => value ?? []);
 }
 
 Deno.test(
@@ -244,17 +277,31 @@ Deno.test(
   integration,
   async () => {
     const fx = await fixture();
-    const connector = ConnectorProcess.start(config(fx));
+    const connector = ConnectorProcess.start(config(fx, `max_message_bytes = "4KiB"`));
+    const tooLargeId = 1_000_000;
     try {
       await connector.waitForLine(/streaming slot/);
-      await insertThenUpdate(fx.sql, fx.table, 1, 500, 100);
+      await insertThenUpdate(fx.sql, fx.table, 1, 250, 100);
+      await fx.sql.unsafe(
+        `INSERT INTO ${fx.table} (id, note) VALUES (${tooLargeId}, repeat('x', 10000))`,
+      );
+      await insertThenUpdate(fx.sql, fx.table, 251, 250, 100);
       const seen = await readCommitted(fx.topic, (s) => s.count >= 1_000, 60_000);
       assertEveryChangeOnce(seen, 500, "smoke");
-      const records = (await progressRecords(testKafka(), fx.progressTopic)).map(decodeProgress);
+      const kafka = testKafka();
+      const deadLetters = (await readAll(kafka, DEAD_LETTER_TOPIC, false)).filter((message) =>
+        message.headers["pg2kafka.dlq.original_topic"] === fx.topic
+      );
+      assert.deepEqual(
+        deadLetters.map((m) => [m.key, m.value, m.headers["pg2kafka.dlq.reason"]]),
+        [[`{"id":${tooLargeId}}`, null, "too_large"]],
+        "the too large row is dead-lettered once",
+      );
+      const records = (await progressRecords(kafka, fx.progressTopic)).map(decodeProgress);
       const last = records.at(-1)!;
       assert.equal(last.source, "main");
       assert.equal(last.slot, fx.slot);
-      assert.equal(last.point.partial, null);
+      assert.ok(last.point.lsn > 0n);
     } finally {
       await tearDown(fx, connector);
     }
