@@ -116,7 +116,16 @@ export class TransactionalKafkaSink<M extends SinkMessage = SinkMessage> impleme
   #queue: (Pending<M> | StreamPosition)[] = [];
   #open: OpenTransaction<M> | null = null;
   /** Where the last committed transaction left Kafka. */
+  /**
+   * Where Kafka holds the source up to: the last committed transaction, moved
+   * on by transactions with nothing to write (all their changes filtered, or
+   * their last messages committed before their Commit came). Each progress
+   * record is built from it, so a record of a cut transaction names the last
+   * whole one before it.
+   */
   #committed: ResumePoint = { lsn: 0n, partial: null };
+  /** The point of the last progress record written (or read at the claim). */
+  #written: ResumePoint = { lsn: 0n, partial: null };
   #claimed = false;
   #wake: PromiseWithResolvers<void> | null = null;
   #drained: PromiseWithResolvers<void> | null = null;
@@ -190,9 +199,14 @@ export class TransactionalKafkaSink<M extends SinkMessage = SinkMessage> impleme
     await this.drain();
     if (this.#failure) throw this.#failure;
     await this.#untilSuccess("claim the transactional id", () => this.#recreateProducer());
-    const point = await this.#untilSuccess("read the progress record", () => this.#readPoint());
-    this.#committed = point;
+    const read = await this.#untilSuccess("read the progress record", () => this.#readPoint());
+    // Claimed again by this process (a new session after a reconnect) with
+    // nothing written since by anyone: what it knows beyond the record holds.
+    const known = this.#claimed && sameResumePoint(read, this.#written);
+    if (!known) this.#committed = read;
+    this.#written = read;
     this.#claimed = true;
+    const point = this.#committed;
     this.#wakeLoop();
     log.info("Source {source} owns transactional id {id}; Kafka holds its changes up to {lsn}", {
       source: this.#options.source,
@@ -330,7 +344,8 @@ export class TransactionalKafkaSink<M extends SinkMessage = SinkMessage> impleme
     const open = this.#open;
     if (open === null || open.position === null || open.uncovered > 0) return false;
     if (open.pending.length === 0) {
-      // Only filtered changes: nothing to write, the slot moves on by itself.
+      // Nothing to write since the last commit: Kafka holds up to here already.
+      this.#committed = resumePointAt(open.position, this.#committed);
       this.#open = null;
       return false;
     }
@@ -374,6 +389,7 @@ export class TransactionalKafkaSink<M extends SinkMessage = SinkMessage> impleme
       }
     }
     this.#committed = target;
+    this.#written = target;
     this.#open = null;
     log.debug("Committed a Kafka transaction of {messages} messages, open {openMs} ms", {
       source: this.#options.source,
@@ -438,7 +454,7 @@ export class TransactionalKafkaSink<M extends SinkMessage = SinkMessage> impleme
     await this.#untilSuccess("restart the transactional producer", () => this.#recreateProducer());
     const point = await this.#untilSuccess("read the progress record", () => this.#readPoint());
     if (target !== null && sameResumePoint(point, target)) return true;
-    if (!sameResumePoint(point, this.#committed)) {
+    if (!sameResumePoint(point, this.#written)) {
       throw new FencedError(
         `The progress record of source ${this.#options.source} moved to ` +
           `${formatLsn(point.lsn)} without this process: another process owns the source`,
