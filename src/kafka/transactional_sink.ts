@@ -95,8 +95,12 @@ interface OpenTransaction<M extends SinkMessage> {
   sent: number;
   bytes: number;
   readonly openedAt: number;
-  /** The latest marked position; the transaction can commit only right after one. */
-  position: StreamPosition | null;
+  /**
+   * Where Kafka will hold the source once this transaction commits: the
+   * resume point of its latest mark (null before its first). It can commit
+   * only right after a mark.
+   */
+  point: ResumePoint | null;
   /** Messages taken since the latest mark (the rest of a change). */
   uncovered: number;
 }
@@ -314,7 +318,7 @@ export class TransactionalKafkaSink<M extends SinkMessage = SinkMessage> impleme
       sent: 0,
       bytes: 0,
       openedAt: performance.now(),
-      position: null,
+      point: null,
       uncovered: 0,
     };
     const { batchMaxMessages, batchMaxBytes } = this.#options;
@@ -331,7 +335,9 @@ export class TransactionalKafkaSink<M extends SinkMessage = SinkMessage> impleme
         bytes += item.message.size;
         count++;
       } else {
-        open.position = item;
+        // Each mark builds on the one before: a Commit followed by changes
+        // of the next transaction keeps the Commit's end LSN as the base.
+        open.point = resumePointAt(item, open.point ?? this.#committed);
         open.uncovered = 0;
       }
       taken++;
@@ -342,10 +348,10 @@ export class TransactionalKafkaSink<M extends SinkMessage = SinkMessage> impleme
   /** Whether the open transaction should commit now (`idle`: nothing more waits). */
   #commitDue(idle: boolean): boolean {
     const open = this.#open;
-    if (open === null || open.position === null || open.uncovered > 0) return false;
+    if (open === null || open.point === null || open.uncovered > 0) return false;
     if (open.pending.length === 0) {
       // Nothing to write since the last commit: Kafka holds up to here already.
-      this.#committed = resumePointAt(open.position, this.#committed);
+      this.#committed = open.point;
       this.#open = null;
       return false;
     }
@@ -371,7 +377,7 @@ export class TransactionalKafkaSink<M extends SinkMessage = SinkMessage> impleme
   /** Commits the open transaction with the progress record, recovering until that works. */
   async #untilCommitted(): Promise<void> {
     const open = this.#open!;
-    const target = resumePointAt(open.position!, this.#committed);
+    const target = open.point!;
     while (true) {
       try {
         await this.#untilCircuitAllows();
