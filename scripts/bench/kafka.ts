@@ -105,6 +105,14 @@ export async function readTopic(
     () => done.reject(new Error(`Reading ${topic} back took over ${READ_TIMEOUT_MS} ms`)),
     READ_TIMEOUT_MS,
   );
+  // A partition can end with a commit marker, which no batch delivers.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    const range = pending.get(payload.partition);
+    if (range !== undefined && Number(payload.lastOffset) >= range.end - 1) {
+      pending.delete(payload.partition);
+    }
+    if (pending.size === 0) done.resolve();
+  });
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -122,7 +130,7 @@ export async function readTopic(
             appendedAt: Number(message.timestamp),
             value: message.value?.toString() ?? null,
           });
-          if (offset === range.end - 1) pending.delete(batch.partition);
+          if (offset >= range.end - 1) pending.delete(batch.partition);
         }
         if (pending.size === 0) done.resolve();
         return Promise.resolve();
@@ -138,9 +146,18 @@ export async function readTopic(
   }
 }
 
+/**
+ * Offsets read back from each partition's end to find its last message: a
+ * transactional producer's commit markers take offsets of their own.
+ */
+const LAST_MESSAGE_WINDOW = 64;
+
 /** The last message of each non-empty partition of `topic`. */
 export async function lastMessages(kafka: Kafka, topic: string): Promise<ReadBack[]> {
-  const last: ReadBack[] = [];
-  await readTopic(kafka, topic, (_partition, _low, high) => high - 1, (m) => last.push(m));
-  return last;
+  const last = new Map<number, ReadBack>();
+  await readTopic(kafka, topic, (_partition, _low, high) => high - LAST_MESSAGE_WINDOW, (m) => {
+    const seen = last.get(m.partition);
+    if (seen === undefined || m.offset > seen.offset) last.set(m.partition, m);
+  });
+  return [...last.values()];
 }

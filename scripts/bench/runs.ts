@@ -237,6 +237,8 @@ async function awaitDelivery(
   changes: number,
 ): Promise<Delivered> {
   const { connector } = running;
+  // Everything written so far is in the slot up to here (the writer is done).
+  const writtenTo = await walInsertLsn(context.sql);
   await waitForMessages(
     context.admin,
     fixture.topic,
@@ -244,6 +246,9 @@ async function awaitDelivery(
     runTimeoutMs(changes),
     () => connector.failure(),
   );
+  // With exactly-once delivery end offsets also count transaction markers:
+  // the slot confirmed past the writes says every message is committed.
+  await waitForConfirmed(context.sql, fixture.connectorSlot, writtenTo, runTimeoutMs(changes));
   const last = await lastMessages(context.kafka, fixture.topic);
   const lastAppendAt = Math.max(...last.map((m) => m.appendedAt));
   const newestCommit = last.map((m) => commitLsnOf(m.value)).reduce((a, b) => (a > b ? a : b));
