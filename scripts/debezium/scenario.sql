@@ -19,7 +19,7 @@ INSERT INTO dbz_types (
   B'1010000001', B'110', 'a fat cat', '[1,10)', '(1.5,2.5)', 'happy', 7, '{1,2,3}',
   '{{1,2},{3,4}}', '{a,b}', ARRAY['{"k": "v"}'::jsonb, '[1, 2]'::jsonb],
   '{"2024-01-01 00:00:00+00",NULL}', '{1.5,-2}', '{1.25,-0.5}', '{2024-01-01,2000-02-29}',
-  '{t,f}', repeat('toast!', 5000), decode(repeat('00ff', 5000), 'hex')
+  '{t,f}', repeat('toast!', 400), decode(repeat('00ff', 1200), 'hex')
 );
 INSERT INTO dbz_types (id) VALUES (2);
 INSERT INTO dbz_types (
@@ -63,6 +63,12 @@ INSERT INTO dbz_types (
 INSERT INTO dbz_types (id, c_numeric, c_date, c_timestamptz, c_interval, c_timestamp)
 VALUES (6, -0.000000000000000000001, '-infinity', '0044-03-15 12:00:00+00 BC', '1 year',
   '1969-12-31 23:59:59.999999');
+-- Scales and fractions: trailing zeros, 60 significant digits, zero values.
+INSERT INTO dbz_types (id, c_numeric, c_numeric_array, c_interval, c_timetz, c_time, c_bit)
+VALUES (7, 1.50, '{1.50,100,0.0}', '0', '12:00:00.5+00', '00:00:00.5', B'0000000000');
+INSERT INTO dbz_types (id, c_numeric, c_interval, c_money) VALUES (8, 100, '00:00:00.5', 1000);
+INSERT INTO dbz_types (id, c_numeric)
+VALUES (9, 1234567890123456789012345678901234567890.12345678901234567891);
 -- An update that leaves the TOASTed columns out of the new row.
 UPDATE dbz_types SET c_int4 = 20 WHERE id = 1;
 -- Two changes in one transaction.
