@@ -20,7 +20,7 @@ import { formatLsn } from "../lsn.ts";
 import type { Checkpoint, TransactionHandle } from "./checkpoint.ts";
 import type { InflightAccount } from "./inflight.ts";
 import { encodeKey, encodeValue, type EventText, EventTextFormatter, keyRow } from "./encode.ts";
-import { type DebeziumOrigin, encodeDebeziumValue } from "./debezium.ts";
+import { DEFAULT_DEBEZIUM_OPTIONS, DebeziumEncoder, type DebeziumOptions } from "./debezium.ts";
 import { HEADER, type MessageOrigin, messageSize, type OutgoingMessage } from "./message.ts";
 import {
   type DeliveryFailure,
@@ -63,6 +63,8 @@ export interface RouteTarget {
   readonly maxMessageBytes?: number;
   /** The message value: pg2kafka's contract (the default) or Debezium's envelope. */
   readonly format?: "json" | "debezium";
+  /** Debezium's value settings, for `format = "debezium"` (Debezium's defaults when absent). */
+  readonly debezium?: DebeziumOptions;
 }
 
 /** The per-source state the router reports outcomes to. */
@@ -85,6 +87,8 @@ interface Route {
   readonly transaction: TransactionTarget | null;
   /** The target's `filtered` counter. */
   readonly filtered: { inc(): void };
+  /** The target's Debezium encoder, or null for the default format. */
+  readonly debezium: DebeziumEncoder | null;
 }
 
 /** Kafka's rule for topic names: legal characters and length. */
@@ -120,14 +124,15 @@ export class Router {
   readonly #byTable = new Map<string, readonly Route[]>();
   /** Reused for every filter evaluation: filters run synchronously. */
   readonly #filterInput: FilterInput = { op: "", schema: "", table: "", old: null, new: null };
-  readonly #debezium: DebeziumOrigin;
+  /** The transaction committed last: its end LSN starts Debezium's `source.sequence`. */
+  #lastCommitted: TransactionHandle | null = null;
   /** Formats a transaction's commit LSN, xid and time once for all its messages. */
   readonly #text = new EventTextFormatter();
 
   /** Creates the router of `context.source` over the targets that take its changes. */
   constructor(context: RouteContext, targets: readonly RouteTarget[]) {
     this.#context = context;
-    this.#debezium = { name: context.source, db: context.database ?? "" };
+    const origin = { name: context.source, db: context.database ?? "" };
     const hand = (parts: Omit<OutgoingMessage, "size">, failure: DeliveryFailure | null) =>
       this.#hand(parts, failure);
     this.#routes = targets.map((target) => ({
@@ -136,6 +141,9 @@ export class Router {
         ? new TransactionTarget(target, context, hand, topicFailure)
         : null,
       filtered: context.metrics.changes.labels(context.source, target.name, "filtered"),
+      debezium: target.format === "debezium"
+        ? new DebeziumEncoder(target.debezium ?? DEFAULT_DEBEZIUM_OPTIONS, origin)
+        : null,
     }));
     this.#transactions = this.#routes.flatMap((route) => route.transaction ?? []);
     const needsSummary = this.#transactions.some((transaction) => transaction.holdsUntilCommit);
@@ -181,7 +189,7 @@ export class Router {
         route.filtered.inc();
         continue;
       }
-      this.#emit(target, event, this.#origin(event, tx, target.name), verdict);
+      this.#emit(route, event, this.#origin(event, tx, target.name), verdict);
     }
   }
 
@@ -193,6 +201,7 @@ export class Router {
   commit(tx: TransactionHandle): void {
     const summary = this.#summary?.take() ?? null;
     for (const transaction of this.#transactions) transaction.commit(tx, summary);
+    this.#lastCommitted = tx;
   }
 
   /**
@@ -231,25 +240,30 @@ export class Router {
   }
 
   #emit(
-    target: RouteTarget,
+    route: Route,
     event: ChangeEvent,
     origin: MessageOrigin,
     verdict: true | string,
   ): void {
+    const { target, debezium } = route;
     const topic = target.topicFor(this.#context.source, event.schema, event.table, event.op);
     const keyColumns = target.keyColumns.length > 0 ? target.keyColumns : event.keyColumns;
     const text = this.#text.format(event);
-    const headers = this.#headers(event, text, origin);
+    let headers = this.#headers(event, text, origin);
+    if (debezium !== null) headers = { ...headers, ...debezium.headers };
     let key: string | null = null;
     let value: string | null;
     let failure: DeliveryFailure | null = null;
     if (typeof verdict === "string") failure = { reason: "filter_failed", error: verdict };
     else failure = topicFailure(topic);
     try {
-      key = encodeKey(keyColumns, keyRow(event));
-      value = target.format === "debezium"
-        ? encodeDebeziumValue(event, this.#debezium, Date.now())
-        : encodeValue(event, this.#context.source, text);
+      if (debezium === null) {
+        key = encodeKey(keyColumns, keyRow(event));
+        value = encodeValue(event, this.#context.source, text);
+      } else {
+        key = event.op === "truncate" ? null : debezium.key(event, keyColumns);
+        value = debezium.value(event, this.#lastCommitted?.endLsn ?? null);
+      }
     } catch (error) {
       failure = { reason: "unencodable", error: String(error) };
       value = null;

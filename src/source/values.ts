@@ -436,7 +436,16 @@ const DAYS_PER_ERA = 146_097;
 const YEARS_PER_ERA = 400;
 const DAYS_FROM_0000_03_01_TO_EPOCH = 719_468;
 
-function daysFromCivil(year: number, month: number, day: number): number {
+/**
+ * Days from 1970-01-01 to a date of the proleptic Gregorian calendar, for any
+ * year (ISO-8601 astronomical: 1 BC is year 0).
+ *
+ * @example
+ * ```ts
+ * daysFromCivil(2024, 2, 29); // 19782
+ * ```
+ */
+export function daysFromCivil(year: number, month: number, day: number): number {
   const y = month <= 2 ? year - 1 : year;
   const era = Math.floor(y / YEARS_PER_ERA);
   const yearOfEra = y - era * YEARS_PER_ERA;
