@@ -293,7 +293,7 @@ function sourceSettings(source: SourceConfig): SourceSettings {
     },
     statusIntervalMs: source.statusIntervalMs,
     messages: source.messages,
-    values: { bigNumbers: source.bigNumbers },
+    values: { bigNumbers: source.bigNumbers, jsonValues: source.jsonValues },
     reconnect: source.reconnect,
     snapshot: { mode: source.snapshot, fetchRows: source.snapshotFetchRows },
     heartbeat: { intervalMs: source.heartbeatIntervalMs, table: source.heartbeatTable },

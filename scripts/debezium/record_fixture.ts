@@ -12,8 +12,8 @@
  * @module
  */
 import {
-  readTopics,
   type ReadMessage,
+  readTopics,
   STACK,
   testKafka,
   testSql,
@@ -118,8 +118,20 @@ function connectorProperties(name: string, mode: Mode): string {
 async function psql(file: string): Promise<void> {
   const command = new Deno.Command("psql", {
     args: [
-      "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", STACK.pgHost, "-p", String(STACK.pgPort),
-      "-U", STACK.pgUser, "-d", STACK.pgDatabase, "-f", file,
+      "-X",
+      "-q",
+      "-v",
+      "ON_ERROR_STOP=1",
+      "-h",
+      STACK.pgHost,
+      "-p",
+      String(STACK.pgPort),
+      "-U",
+      STACK.pgUser,
+      "-d",
+      STACK.pgDatabase,
+      "-f",
+      file,
     ],
     env: { PGPASSWORD: STACK.pgPassword, PGTZ: "UTC" },
   });
@@ -151,8 +163,12 @@ async function main(): Promise<void> {
   const log = await Deno.open(`${WORK_DIR}/connect.log`, { write: true, create: true });
   const connect = new Deno.Command("java", {
     args: [
-      "-Xmx512m", "-cp", `${LIBS}/*`, "org.apache.kafka.connect.cli.ConnectStandalone",
-      `${WORK_DIR}/worker.properties`, ...connectorFiles,
+      "-Xmx512m",
+      "-cp",
+      `${LIBS}/*`,
+      "org.apache.kafka.connect.cli.ConnectStandalone",
+      `${WORK_DIR}/worker.properties`,
+      ...connectorFiles,
     ],
     stdout: "piped",
     stderr: "piped",
@@ -318,7 +334,11 @@ function walOrder(messages: ReadMessage[]): ReadMessage[] {
     });
   }
   keyed.sort((a, b) =>
-    a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : a.message.topic.localeCompare(b.message.topic) || a.seq - b.seq
+    a.lsn < b.lsn
+      ? -1
+      : a.lsn > b.lsn
+      ? 1
+      : a.message.topic.localeCompare(b.message.topic) || a.seq - b.seq
   );
   return keyed.map((entry) => entry.message);
 }

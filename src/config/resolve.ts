@@ -86,6 +86,7 @@ function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
     statusIntervalMs: source.status_interval,
     messages: source.messages,
     bigNumbers: source.big_numbers,
+    jsonValues: source.json_values,
     connectTimeoutMs: source.connect_timeout,
     reconnect: resolveBackoff(source.reconnect),
     snapshot: source.snapshot,

@@ -87,6 +87,7 @@ const sourceFields = {
   status_interval: duration().prefault("10s"),
   messages: z.boolean().prefault(false),
   big_numbers: z.enum(["string", "number"]).prefault("string"),
+  json_values: z.enum(["parsed", "text"]).prefault("parsed"),
   connect_timeout: duration().prefault("10s"),
   reconnect: backoff("1s", "1m"),
   snapshot: z.enum(["initial", "never", "when_needed"]).prefault("initial"),

@@ -56,6 +56,8 @@ export interface SourceConfig {
   messages: boolean;
   /** How int8 and numeric values are emitted. */
   bigNumbers: "string" | "number";
+  /** How json and jsonb values are emitted: parsed, or as their JSON text. */
+  jsonValues: "parsed" | "text";
   /** Connection timeout, in milliseconds. */
   connectTimeoutMs: number;
   /** Backoff between reconnection attempts. */

@@ -35,9 +35,9 @@ import { VERSION } from "../version.ts";
 import {
   compileDebeziumColumn,
   type ConnectSchema,
-  DEFAULT_DEBEZIUM_VALUE_OPTIONS,
   type DebeziumColumn,
   type DebeziumValueOptions,
+  DEFAULT_DEBEZIUM_VALUE_OPTIONS,
   rawJson,
 } from "../source/debezium_values.ts";
 

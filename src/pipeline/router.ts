@@ -20,7 +20,7 @@ import { formatLsn } from "../lsn.ts";
 import type { Checkpoint, TransactionHandle } from "./checkpoint.ts";
 import type { InflightAccount } from "./inflight.ts";
 import { encodeKey, encodeValue, type EventText, EventTextFormatter, keyRow } from "./encode.ts";
-import { DEFAULT_DEBEZIUM_OPTIONS, DebeziumEncoder, type DebeziumOptions } from "./debezium.ts";
+import { DebeziumEncoder, type DebeziumOptions, DEFAULT_DEBEZIUM_OPTIONS } from "./debezium.ts";
 import { HEADER, type MessageOrigin, messageSize, type OutgoingMessage } from "./message.ts";
 import {
   type DeliveryFailure,

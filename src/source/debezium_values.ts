@@ -354,7 +354,9 @@ const MONEY_NOISE = /[$,\s]/g;
 
 function money(options: DebeziumValueOptions): Scalar {
   const mode = options.decimalHandlingMode;
-  if (mode === "double") return { convert: (text) => Number(moneyText(text)), schema: { type: "double" } };
+  if (mode === "double") {
+    return { convert: (text) => Number(moneyText(text)), schema: { type: "double" } };
+  }
   if (mode === "string") return { convert: moneyText, schema: STRING };
   const digits = options.moneyFractionDigits;
   return {

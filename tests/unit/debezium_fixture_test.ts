@@ -257,8 +257,20 @@ function assertValue(
   met: Set<string>,
 ) {
   assert.deepEqual(Object.keys(ours), Object.keys(dbz), `${where}: fields`);
-  assertRow(mode, ours.before as Record<string, Json>, dbz.before as Record<string, Json>, `${where}.before`, met);
-  assertRow(mode, ours.after as Record<string, Json>, dbz.after as Record<string, Json>, `${where}.after`, met);
+  assertRow(
+    mode,
+    ours.before as Record<string, Json>,
+    dbz.before as Record<string, Json>,
+    `${where}.before`,
+    met,
+  );
+  assertRow(
+    mode,
+    ours.after as Record<string, Json>,
+    dbz.after as Record<string, Json>,
+    `${where}.after`,
+    met,
+  );
   const source = ours.source as Record<string, Json>;
   const dbzSource = dbz.source as Record<string, Json>;
   assert.deepEqual(Object.keys(source), Object.keys(dbzSource), `${where}.source: fields`);
@@ -352,7 +364,10 @@ function parseDebeziumOp(text: string, mode: RecordedMode): string {
 }
 
 /** A message's payload and schema block (null without schemas). */
-function payloadAndSchema(text: string | null, mode: RecordedMode): { payload: Json; schema: Json } {
+function payloadAndSchema(
+  text: string | null,
+  mode: RecordedMode,
+): { payload: Json; schema: Json } {
   if (text === null) return { payload: null, schema: null };
   const parsed = parseExact(text) as Record<string, Json>;
   if (!mode.schemas) return { payload: parsed, schema: null };
@@ -362,7 +377,10 @@ function payloadAndSchema(text: string | null, mode: RecordedMode): { payload: J
 
 Deno.test("the fixture was recorded from the connector and versions docs/debezium.md names", () => {
   const docs = Deno.readTextFileSync(new URL("../../docs/debezium.md", import.meta.url));
-  assert.ok(docs.includes(`Debezium ${fixture.debezium}`), `docs name Debezium ${fixture.debezium}`);
+  assert.ok(
+    docs.includes(`Debezium ${fixture.debezium}`),
+    `docs name Debezium ${fixture.debezium}`,
+  );
   assert.ok(docs.includes(`Kafka Connect ${fixture.kafka_connect}`));
   assert.deepEqual(Object.keys(MODES).length, 5);
 });
