@@ -12,13 +12,13 @@
  */
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/mod.ts";
-import type { KafkaSink } from "../../src/kafka/sink.ts";
 import { parseLsn } from "../../src/lsn.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { Checkpoint } from "../../src/pipeline/checkpoint.ts";
 import { DEBEZIUM_HEADER, DEBEZIUM_SOURCE_VERSION } from "../../src/pipeline/debezium.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
 import type { OutgoingMessage } from "../../src/pipeline/message.ts";
+import { handInto, MemorySink } from "../fixtures/memory_sink.ts";
 import { Router } from "../../src/pipeline/router.ts";
 import { ChangeDecoder } from "../../src/source/changes.ts";
 import { decodePgOutput } from "../../src/source/pgoutput.ts";
@@ -75,17 +75,6 @@ function targetToml(mode: RecordedMode): string {
   return `${target.join("\n")}\n${table}`;
 }
 
-/** A sink that records what the router hands it. */
-class RecordingSink {
-  readonly sent: OutgoingMessage[] = [];
-  send(message: OutgoingMessage): void {
-    this.sent.push(message);
-  }
-  deadLetter(message: OutgoingMessage, _reason: string, error: string): void {
-    throw new Error(`Unexpected dead letter of ${message.origin.table}: ${error}`);
-  }
-}
-
 /** pg2kafka's messages for the fixture's WAL, through the decoder and a router of one target. */
 function pg2kafkaMessages(name: string, mode: RecordedMode): OutgoingMessage[] {
   const config = parseConfig(
@@ -105,14 +94,12 @@ format = "debezium"
 ${targetToml(mode)}`,
     { origin: "fixture.toml", env: {} },
   );
-  const sink = new RecordingSink();
+  const sink = new MemorySink();
   const checkpoint = new Checkpoint();
   const account = new InflightBudget({ maxMessages: 10_000, maxBytes: 1 << 30 }).account(name);
   const router = new Router({
     source: name,
-    checkpoint,
-    account,
-    sink: sink as unknown as KafkaSink,
+    hand: handInto(checkpoint, account, sink),
     metrics: new Metrics(),
     database: fixture.database,
   }, config.targets);
@@ -128,6 +115,7 @@ ${targetToml(mode)}`,
       checkpoint.commit(tx!, message.endLsn);
     }
   }
+  assert.deepEqual(sink.deadLettered.map((dead) => dead.error), [], "nothing dead-lettered");
   return sink.sent;
 }
 
