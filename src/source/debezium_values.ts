@@ -509,7 +509,6 @@ const TIMESTAMP_INFINITY_MICROS = 9_223_372_036_825_200_000n;
 const TIMESTAMP_MINUS_INFINITY_MICROS = -9_223_372_036_832_400_000n;
 
 const DATE_PATTERN = /^(\d{4,})-(\d\d)-(\d\d)( BC)?$/;
-const CLOCK_PATTERN = /^(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?$/;
 const TIMETZ_PATTERN = /^(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?$/;
 const TIMESTAMP_PATTERN = /^(\d{4,})-(\d\d)-(\d\d) (\d\d:\d\d:\d\d(?:\.\d{1,6})?)( BC)?$/;
 
@@ -524,6 +523,8 @@ function date(mode: TimePrecisionMode): Scalar {
 }
 
 function toEpochDay(text: string): number {
+  const plain = text.length === PLAIN_DATE_LENGTH ? plainDateDays(text, 0) : NOT_PLAIN;
+  if (plain !== NOT_PLAIN) return plain;
   if (text === INFINITY) return DATE_INFINITY;
   if (text === MINUS_INFINITY) return DATE_MINUS_INFINITY;
   const match = DATE_PATTERN.exec(text);
@@ -538,12 +539,71 @@ function civilDays(year: string, month: string, day: string, bc: boolean): numbe
 
 /** `HH:MM:SS[.f]` to microseconds since midnight. */
 function clockMicros(text: string, typeName: string): number {
-  const match = CLOCK_PATTERN.exec(text);
-  if (match === null) throw new ValueConversionError(typeName, text, 'expected "HH:MM:SS"');
-  const [, hours, minutes, seconds, digits = ""] = match;
-  const wholeSeconds = Number(hours) * SECONDS_PER_HOUR + Number(minutes) * SECONDS_PER_MINUTE +
-    Number(seconds);
-  return wholeSeconds * MICROS_PER_SECOND + Number(digits.padEnd(FRACTION_DIGITS, "0"));
+  const micros = plainClockMicros(text, 0);
+  if (micros === NOT_PLAIN) {
+    throw new ValueConversionError(typeName, text, 'expected "HH:MM:SS"');
+  }
+  return micros;
+}
+
+// The common forms are read character by character: no match arrays or
+// substrings per value on the hot path. Anything else takes the patterns.
+
+/** What the plain readers return for text not in their form. */
+const NOT_PLAIN = -1;
+const ZERO = 0x30;
+const NINE = 0x39;
+const DASH = 0x2d;
+const COLON = 0x3a;
+const DOT = 0x2e;
+const SPACE = 0x20;
+const PLAIN_DATE_LENGTH = "YYYY-MM-DD".length;
+const PLAIN_CLOCK_LENGTH = "HH:MM:SS".length;
+const DECIMAL_SCALE = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
+
+/** The number written by `length` digits at `start`, or NOT_PLAIN. */
+function digitsAt(text: string, start: number, length: number): number {
+  let value = 0;
+  for (let index = start; index < start + length; index++) {
+    const code = text.charCodeAt(index);
+    if (code < ZERO || code > NINE) return NOT_PLAIN;
+    value = value * 10 + code - ZERO;
+  }
+  return value;
+}
+
+/** Days since the epoch of an AD `YYYY-MM-DD` at `start`, or NOT_PLAIN. */
+function plainDateDays(text: string, start: number): number {
+  if (text.charCodeAt(start + 4) !== DASH || text.charCodeAt(start + 7) !== DASH) return NOT_PLAIN;
+  const year = digitsAt(text, start, 4);
+  const month = digitsAt(text, start + 5, 2);
+  const day = digitsAt(text, start + 8, 2);
+  if (year === NOT_PLAIN || month === NOT_PLAIN || day === NOT_PLAIN) return NOT_PLAIN;
+  return daysFromCivil(year, month, day);
+}
+
+/** Microseconds since midnight of `HH:MM:SS[.f{1,6}]` from `start` to the end, or NOT_PLAIN. */
+function plainClockMicros(text: string, start: number): number {
+  const length = text.length - start;
+  if (length < PLAIN_CLOCK_LENGTH) return NOT_PLAIN;
+  if (text.charCodeAt(start + 2) !== COLON || text.charCodeAt(start + 5) !== COLON) {
+    return NOT_PLAIN;
+  }
+  const hours = digitsAt(text, start, 2);
+  const minutes = digitsAt(text, start + 3, 2);
+  const seconds = digitsAt(text, start + 6, 2);
+  if (hours === NOT_PLAIN || minutes === NOT_PLAIN || seconds === NOT_PLAIN) return NOT_PLAIN;
+  let fraction = 0;
+  if (length > PLAIN_CLOCK_LENGTH) {
+    const digits = length - PLAIN_CLOCK_LENGTH - 1;
+    if (text.charCodeAt(start + PLAIN_CLOCK_LENGTH) !== DOT) return NOT_PLAIN;
+    if (digits < 1 || digits > FRACTION_DIGITS) return NOT_PLAIN;
+    fraction = digitsAt(text, start + PLAIN_CLOCK_LENGTH + 1, digits);
+    if (fraction === NOT_PLAIN) return NOT_PLAIN;
+    fraction *= DECIMAL_SCALE[FRACTION_DIGITS - digits];
+  }
+  const wholeSeconds = hours * SECONDS_PER_HOUR + minutes * SECONDS_PER_MINUTE + seconds;
+  return wholeSeconds * MICROS_PER_SECOND + fraction;
 }
 
 function time(typeModifier: number, mode: TimePrecisionMode): Scalar {
@@ -590,8 +650,24 @@ function pad2(value: number): string {
   return value < 10 ? `0${value}` : String(value);
 }
 
-/** Microseconds since the epoch of a `timestamp` text, exact (a bigint). */
-function timestampMicros(text: string): bigint {
+/**
+ * Microseconds since the epoch of a `timestamp` text, exact: a number when a
+ * double holds it (about 285 years around 1970), else a bigint.
+ */
+function timestampMicros(text: string): number | bigint {
+  const days = text.charCodeAt(PLAIN_DATE_LENGTH) === SPACE ? plainDateDays(text, 0) : NOT_PLAIN;
+  if (days !== NOT_PLAIN) {
+    const clock = plainClockMicros(text, PLAIN_DATE_LENGTH + 1);
+    const micros = days * MICROS_PER_DAY_NUMBER + clock;
+    if (clock !== NOT_PLAIN && Number.isSafeInteger(micros)) return micros;
+  }
+  return exactTimestampMicros(text);
+}
+
+const MICROS_PER_DAY_NUMBER = SECONDS_PER_DAY * MICROS_PER_SECOND;
+
+/** Microseconds since the epoch of a `timestamp` text, as a bigint. */
+function exactTimestampMicros(text: string): bigint {
   if (text === INFINITY) return TIMESTAMP_INFINITY_MICROS;
   if (text === MINUS_INFINITY) return TIMESTAMP_MINUS_INFINITY_MICROS;
   const match = TIMESTAMP_PATTERN.exec(text);
@@ -608,7 +684,10 @@ function timestamp(typeModifier: number, mode: TimePrecisionMode): Scalar {
   const millis = mode === "connect" || precisionOf(typeModifier) <= MILLISECOND_PRECISION;
   if (!millis) {
     return {
-      convert: (text) => exact(timestampMicros(text)),
+      convert: (text) => {
+        const micros = timestampMicros(text);
+        return typeof micros === "number" ? micros : exact(micros);
+      },
       schema: named("int64", "io.debezium.time.MicroTimestamp"),
     };
   }
@@ -616,7 +695,11 @@ function timestamp(typeModifier: number, mode: TimePrecisionMode): Scalar {
     ? "org.apache.kafka.connect.data.Timestamp"
     : "io.debezium.time.Timestamp";
   return {
-    convert: (text) => exact(floorDiv(timestampMicros(text), BigInt(MICROS_PER_MILLI))),
+    convert: (text) => {
+      const micros = timestampMicros(text);
+      if (typeof micros === "number") return Math.floor(micros / MICROS_PER_MILLI);
+      return exact(floorDiv(micros, BigInt(MICROS_PER_MILLI)));
+    },
     schema: named("int64", name),
   };
 }
