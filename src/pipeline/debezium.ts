@@ -38,7 +38,6 @@ import {
   type DebeziumColumn,
   type DebeziumValueOptions,
   DEFAULT_DEBEZIUM_VALUE_OPTIONS,
-  rawJson,
 } from "../source/debezium_values.ts";
 
 /** Debezium's one-letter operation codes. */
@@ -84,7 +83,8 @@ export interface DebeziumOrigin {
 const CONNECTOR = "postgresql";
 /** Debezium runs one task for PostgreSQL. */
 const TASK_ID = "0";
-const MICROS_PER_MS = 1000n;
+const MICROS_PER_MS = 1000;
+const BIG_MICROS_PER_MS = 1000n;
 const NANOS_PER_MICRO = "000";
 
 /** Names of the `__debezium.context.*` headers Debezium writes on every message. */
@@ -105,6 +105,8 @@ interface CompiledTable {
   readonly unsafeNames: readonly boolean[];
   /** The Envelope schema text, built on first use. */
   envelopeSchema: string | null;
+  /** `source.schema` and `source.table` as text, set on first use. */
+  nameText: string | null;
   /** The key's column indexes and schema text, by key column list. */
   readonly keys: Map<readonly string[], CompiledKey>;
 }
@@ -116,12 +118,17 @@ interface CompiledKey {
   schema: string | null;
 }
 
-/** The processing time, in microseconds since the epoch. */
-export type Clock = () => bigint;
+/** The processing time, in whole microseconds since the epoch. */
+export type Clock = () => number;
 
 /** The processing time from the high-resolution clock. */
-export function nowMicros(): bigint {
-  return BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000));
+export function nowMicros(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * MICROS_PER_MS);
+}
+
+/** `source.schema` and `source.table` of an event, as text. */
+function tableNameText(event: ChangeEvent): string {
+  return `"schema":${JSON.stringify(event.schema)},"table":${JSON.stringify(event.table)},`;
 }
 
 /**
@@ -139,6 +146,13 @@ export class DebeziumEncoder {
   readonly #origin: DebeziumOrigin;
   readonly #clock: Clock;
   readonly #tables = new WeakMap<readonly EventColumn[], CompiledTable>();
+  /** The transaction whose `source` text is cached, and that text. */
+  #txMicros = -1n;
+  #txXid = -1;
+  #txSnapshot = false;
+  #txText = "";
+  /** `source.ts_us` and `source.ts_ns` of that transaction, as text. */
+  #times = "";
   /** The headers of every message (Debezium's context headers). */
   readonly headers: Readonly<Record<string, string>>;
 
@@ -191,42 +205,50 @@ export class DebeziumEncoder {
   value(event: ChangeEvent, previousCommitEnd: Lsn | null): string {
     const table = event.columns === undefined ? null : this.#compiled(event.columns);
     const snapshot = event.op === "snapshot";
-    const commitMicros = event.commitTimeMicros;
+    const first = snapshot || previousCommitEnd === null ? "null" : `\\"${previousCommitEnd}\\"`;
     const now = this.#clock();
-    const payload = JSON.stringify({
-      before: this.#row(table, event.beforeTuple ?? null),
-      after: this.#row(table, event.afterTuple ?? null),
-      source: {
-        version: DEBEZIUM_SOURCE_VERSION,
-        connector: CONNECTOR,
-        name: this.#origin.name,
-        ts_ms: Number(commitMicros / MICROS_PER_MS),
-        snapshot: snapshot ? "true" : "false",
-        db: this.#origin.db,
-        sequence: JSON.stringify([
-          snapshot || previousCommitEnd === null ? null : previousCommitEnd.toString(),
-          event.lsn.toString(),
-        ]),
-        ts_us: Number(commitMicros),
-        ts_ns: rawJson(`${commitMicros}${NANOS_PER_MICRO}`),
-        schema: event.schema,
-        table: event.table,
-        txId: event.xid,
-        lsn: Number(event.lsn),
-        xmin: null,
-        origin: null,
-        origin_lsn: null,
-      },
-      transaction: null,
-      op: DEBEZIUM_OPS[event.op],
-      ts_ms: Number(now / MICROS_PER_MS),
-      ts_us: Number(now),
-      ts_ns: rawJson(`${now}${NANOS_PER_MICRO}`),
-    });
+    const names = table === null ? tableNameText(event) : (table.nameText ??= tableNameText(event));
+    // Written as text: the fields shared by a transaction are formatted once, and the
+    // nanosecond times (beyond 2^53) need no bigint or raw JSON.
+    const payload = `{"before":${this.#rowJson(table, event.beforeTuple)},` +
+      `"after":${this.#rowJson(table, event.afterTuple)},` +
+      `"source":{${
+        this.#transactionText(event, snapshot)
+      }"sequence":"[${first},\\"${event.lsn}\\"]",` +
+      `${this.#times}${names}"txId":${event.xid},` +
+      `"lsn":${event.lsn},"xmin":null,"origin":null,"origin_lsn":null},` +
+      `"transaction":null,"op":"${DEBEZIUM_OPS[event.op]}",` +
+      `"ts_ms":${Math.floor(now / MICROS_PER_MS)},"ts_us":${now},"ts_ns":${now}${NANOS_PER_MICRO}}`;
     if (!this.#options.schemas) return payload;
     if (table === null) throw new Error(`No columns known for ${event.schema}.${event.table}`);
     table.envelopeSchema ??= JSON.stringify(this.#envelopeSchema(event, table));
     return `{"schema":${table.envelopeSchema},"payload":${payload}}`;
+  }
+
+  /**
+   * `source`'s fields from `version` to `db`, for the event's transaction;
+   * also sets {@linkcode #times}. Formatted once per transaction.
+   */
+  #transactionText(event: ChangeEvent, snapshot: boolean): string {
+    const micros = event.commitTimeMicros;
+    if (
+      micros === this.#txMicros && event.xid === this.#txXid && snapshot === this.#txSnapshot
+    ) {
+      return this.#txText;
+    }
+    this.#txMicros = micros;
+    this.#txXid = event.xid;
+    this.#txSnapshot = snapshot;
+    this.#times = `"ts_us":${micros},"ts_ns":${micros}${NANOS_PER_MICRO},`;
+    return this.#txText = `"version":${JSON.stringify(DEBEZIUM_SOURCE_VERSION)},` +
+      `"connector":"${CONNECTOR}","name":${JSON.stringify(this.#origin.name)},` +
+      `"ts_ms":${micros / BIG_MICROS_PER_MS},"snapshot":"${snapshot}",` +
+      `"db":${JSON.stringify(this.#origin.db)},`;
+  }
+
+  #rowJson(table: CompiledTable | null, tuple: RawTuple | null | undefined): string {
+    const row = this.#row(table, tuple ?? null);
+    return row === null ? "null" : JSON.stringify(row);
   }
 
   #compiled(columns: readonly EventColumn[]): CompiledTable {
@@ -236,6 +258,7 @@ export class DebeziumEncoder {
         columns: columns.map((column) => compileDebeziumColumn(column, this.#options)),
         unsafeNames: columns.map((column) => column.name === PROTOTYPE_KEY),
         envelopeSchema: null,
+        nameText: null,
         keys: new Map(),
       };
       this.#tables.set(columns, table);

@@ -170,8 +170,8 @@ export class Router {
     const topic = target.topicFor(this.#context.source, event.schema, event.table, event.op);
     const keyColumns = target.keyColumns.length > 0 ? target.keyColumns : event.keyColumns;
     const text = this.#text.format(event);
-    let headers = this.#headers(event, text, origin);
-    if (debezium !== null) headers = { ...headers, ...debezium.headers };
+    const headers = this.#headers(event, text, origin);
+    if (debezium !== null) Object.assign(headers, debezium.headers);
     let key: string | null = null;
     let value: string | null;
     let failure: DeliveryFailure | null = null;

@@ -319,6 +319,14 @@ function numeric(typeModifier: number, mode: DecimalHandlingMode): Scalar {
 /** NaN and infinities have no decimal form: Debezium writes `null`. */
 function toVariableScaleDecimal(text: string): unknown {
   if (NUMERIC_SPECIALS.has(text)) return null;
+  const small = SMALL_DECIMAL;
+  if (readSmallDecimal(text, small, false)) {
+    while (small.scale > 0 && small.unscaled % 10 === 0) {
+      small.unscaled /= 10;
+      small.scale--;
+    }
+    return { scale: small.scale, value: smallDecimalBase64(small.unscaled) };
+  }
   const { unscaled, scale } = stripTrailingZeros(parseDecimal(text, "numeric"));
   return { scale, value: twosComplementBytes(unscaled).toBase64() };
 }
@@ -326,7 +334,76 @@ function toVariableScaleDecimal(text: string): unknown {
 /** A fixed scale numeric: PostgreSQL prints exactly the column's scale digits. */
 function toDecimalBytes(text: string): unknown {
   if (NUMERIC_SPECIALS.has(text)) return null;
+  if (readSmallDecimal(text, SMALL_DECIMAL, false)) {
+    return smallDecimalBase64(SMALL_DECIMAL.unscaled);
+  }
   return twosComplementBytes(parseDecimal(text, "numeric").unscaled).toBase64();
+}
+
+// Decimals of up to nine digits, the common case, are read and written with
+// numbers in reused buffers; conversion is synchronous, so one set serves all.
+
+/** A decimal read by {@linkcode readSmallDecimal}. */
+interface SmallDecimal {
+  unscaled: number;
+  scale: number;
+}
+
+const SMALL_DECIMAL: SmallDecimal = { unscaled: 0, scale: 0 };
+/** Nine digits always fit 32-bit two's complement. */
+const MAX_SMALL_DIGITS = 9;
+const DOLLAR = 0x24;
+const COMMA = 0x2c;
+/** The shortest two's complement of a 32-bit integer, by its byte count. */
+const SMALL_BYTES = [1, 2, 3, 4].map((length) => new Uint8Array(length));
+const BYTE_MASK = 0xff;
+const BITS_PER_BYTE = 8;
+
+/**
+ * Reads `-1234.56` (and with `money`, `-$1,234.56`) of at most nine digits
+ * into `into`; false, leaving the text to the exact path, for anything else.
+ */
+function readSmallDecimal(text: string, into: SmallDecimal, money: boolean): boolean {
+  let value = 0;
+  let digits = 0;
+  let scale = -1;
+  let negative = false;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code >= ZERO && code <= NINE) {
+      if (++digits > MAX_SMALL_DIGITS) return false;
+      value = value * 10 + code - ZERO;
+      if (scale >= 0) scale++;
+    } else if (code === DOT && scale < 0) {
+      scale = 0;
+    } else if (code === DASH && index === 0) {
+      negative = true;
+    } else if (!(money && (code === DOLLAR || code === COMMA))) {
+      return false;
+    }
+  }
+  if (digits === 0) return false;
+  into.unscaled = negative ? -value : value;
+  into.scale = scale < 0 ? 0 : scale;
+  return true;
+}
+
+/** {@linkcode twosComplementBytes} of a 32-bit integer, as base64. */
+function smallDecimalBase64(value: number): string {
+  const length = value >= -0x80 && value < 0x80
+    ? 1
+    : value >= -0x8000 && value < 0x8000
+    ? 2
+    : value >= -0x800000 && value < 0x800000
+    ? 3
+    : 4;
+  const bytes = SMALL_BYTES[length - 1];
+  let rest = value;
+  for (let index = length - 1; index >= 0; index--) {
+    bytes[index] = rest & BYTE_MASK;
+    rest >>= BITS_PER_BYTE;
+  }
+  return bytes.toBase64();
 }
 
 /** Java's names for the values BigDecimal cannot hold, as Debezium's string mode writes them. */
@@ -361,6 +438,14 @@ function money(options: DebeziumValueOptions): Scalar {
   const digits = options.moneyFractionDigits;
   return {
     convert: (text) => {
+      const small = SMALL_DECIMAL;
+      if (readSmallDecimal(text, small, true)) {
+        const shift = digits - small.scale;
+        const unscaled = shift >= 0 && shift < DECIMAL_SCALE.length
+          ? small.unscaled * DECIMAL_SCALE[shift]
+          : NaN;
+        if (unscaled >= INT32_MIN && unscaled <= INT32_MAX) return smallDecimalBase64(unscaled);
+      }
       const { unscaled, scale } = parseDecimal(moneyText(text), "money");
       return twosComplementBytes(rescale(unscaled, scale, digits)).toBase64();
     },
@@ -369,6 +454,9 @@ function money(options: DebeziumValueOptions): Scalar {
     }),
   };
 }
+
+const INT32_MIN = -0x80000000;
+const INT32_MAX = 0x7fffffff;
 
 /** `$1,234.56` (lc_monetary C or en_US) to `1234.56`. */
 function moneyText(text: string): string {
@@ -451,11 +539,38 @@ function bits(typeOid: number, typeModifier: number): Scalar {
  * last bit first: the fewest little-endian bytes, none for all zeros.
  */
 function toBits(text: string): string {
+  if (text.length <= MAX_SMALL_BITS) {
+    let value = 0;
+    for (let index = 0; index < text.length; index++) {
+      const code = text.charCodeAt(index);
+      if (code !== ZERO && code !== ONE) break;
+      value = value * 2 + code - ZERO;
+      if (index === text.length - 1) return smallBitsBase64(value);
+    }
+    if (text === "") return "";
+  }
   if (!BIT_PATTERN.test(text)) throw new ValueConversionError("bit", text, "not a bit string");
   const value = text === "" ? 0n : BigInt(`0b${text}`);
   if (value === 0n) return "";
   const hex = value.toString(16);
   return Uint8Array.fromHex(hex.length % 2 === 0 ? hex : `0${hex}`).reverse().toBase64();
+}
+
+const MAX_SMALL_BITS = 31;
+const ONE = 0x31;
+
+/** Little-endian bytes of a non-negative 31-bit integer, the fewest, as base64. */
+function smallBitsBase64(value: number): string {
+  let length = 0;
+  for (let rest = value; rest > 0; rest >>>= BITS_PER_BYTE) length++;
+  if (length === 0) return "";
+  const bytes = SMALL_BYTES[length - 1];
+  let rest = value;
+  for (let index = 0; index < length; index++) {
+    bytes[index] = rest & BYTE_MASK;
+    rest >>>= BITS_PER_BYTE;
+  }
+  return bytes.toBase64();
 }
 
 // ---------------------------------------------------------------- point
@@ -464,6 +579,10 @@ const POINT_PATTERN = /^\(([^,]+),([^)]+)\)$/;
 const WKB_POINT_LENGTH = 21;
 const WKB_LITTLE_ENDIAN = 1;
 const WKB_POINT_TYPE = 1;
+
+/** Reused for every point: conversion is synchronous. */
+const WKB_POINT_BYTES = new Uint8Array(WKB_POINT_LENGTH);
+const WKB_POINT = new DataView(WKB_POINT_BYTES.buffer);
 
 const POINT_SCHEMA = named("struct", "io.debezium.data.geometry.Point", {
   fields: [
@@ -481,12 +600,12 @@ function toPoint(text: string): unknown {
   if (match === null) throw new ValueConversionError("point", text, 'expected "(x,y)"');
   const x = Number(match[1]);
   const y = Number(match[2]);
-  const wkb = new DataView(new ArrayBuffer(WKB_POINT_LENGTH));
+  const wkb = WKB_POINT;
   wkb.setUint8(0, WKB_LITTLE_ENDIAN);
   wkb.setUint32(1, WKB_POINT_TYPE, true);
   wkb.setFloat64(5, x, true);
   wkb.setFloat64(13, y, true);
-  return { x, y, wkb: new Uint8Array(wkb.buffer).toBase64(), srid: null };
+  return { x, y, wkb: WKB_POINT_BYTES.toBase64(), srid: null };
 }
 
 // ------------------------------------------------------ dates and times

@@ -100,7 +100,7 @@ const DOCUMENTED = {
       commitMs: 1559033904863,
     }),
     previousCommitEnd: 24023119n,
-    nowMicros: 1559033904871004n,
+    nowMicros: 1559033904871004,
   },
   update: {
     event: customersChange("update", { after: { ...ANNE, first_name: "Anne Marie" } }, {
@@ -110,7 +110,7 @@ const DOCUMENTED = {
       commitMs: 1559033905120,
     }),
     previousCommitEnd: 24023280n,
-    nowMicros: 1559033905125004n,
+    nowMicros: 1559033905125004,
   },
   delete: {
     event: customersChange("delete", { before: KEY_ONLY }, {
@@ -120,7 +120,7 @@ const DOCUMENTED = {
       commitMs: 1559033906002,
     }),
     previousCommitEnd: 24023608n,
-    nowMicros: 1559033906010004n,
+    nowMicros: 1559033906010004,
   },
   read: {
     event: customersChange("snapshot", { after: ANNE }, {
@@ -130,7 +130,7 @@ const DOCUMENTED = {
       commitMs: 1559033900000,
     }),
     previousCommitEnd: null,
-    nowMicros: 1559033900450004n,
+    nowMicros: 1559033900450004,
   },
 };
 
