@@ -668,8 +668,8 @@ function clockMicros(text: string, typeName: string): number {
 // The common forms are read character by character: no match arrays or
 // substrings per value on the hot path. Anything else takes the patterns.
 
-/** What the plain readers return for text not in their form. */
-const NOT_PLAIN = -1;
+/** What the plain readers return for text not in their form: no day or time is this. */
+const NOT_PLAIN = Number.MIN_SAFE_INTEGER;
 const ZERO = 0x30;
 const NINE = 0x39;
 const DASH = 0x2d;

@@ -85,6 +85,12 @@ Deno.test("timestamps far from 1970 stay exact, in microseconds and milliseconds
   assert.throws(() => micros.convert("29/02/2024 12:00"), /ISO DateStyle/);
 });
 
+Deno.test("the day before the epoch and the microsecond before it are exact", () => {
+  assert.equal(column("date").convert("1969-12-31"), -1);
+  assert.equal(column("timestamp").convert("1969-12-31 23:59:59.999999"), -1);
+  assert.equal(column("timestamp", 3).convert("1969-12-31 23:59:59.999"), -1);
+});
+
 Deno.test("time is microseconds above precision 3 and milliseconds at or below", () => {
   assert.equal(column("time").convert("23:59:59.999999"), 86_399_999_999);
   assert.equal(column("time", 3).convert("23:59:59.999"), 86_399_999);
