@@ -26,6 +26,8 @@ export { secretsOf } from "./secrets.ts";
 export { parseDuration, parseSize } from "./units.ts";
 export type {
   BackoffConfig,
+  ColumnAction,
+  ColumnRule,
   Config,
   HttpConfig,
   KafkaConfig,

@@ -15,6 +15,7 @@ import {
 } from "./schema.ts";
 import { compileTableMatcher } from "./tables.ts";
 import { compileTopicTemplate } from "./topics.ts";
+import { resolveColumnRule } from "./column_rules.ts";
 import type { BackoffConfig, Config, KafkaConfig, SourceConfig, TargetConfig } from "./types.ts";
 
 type Validated = ValidatedConfig;
@@ -143,6 +144,7 @@ function resolveTarget(
     filter,
     tombstones: target.tombstones,
     maxMessageBytes: target.max_message_bytes ?? defaultMaxMessageBytes,
+    columnRules: target.column_rules.map(resolveColumnRule),
   };
 }
 

@@ -29,6 +29,7 @@ import {
   whenValid,
 } from "./leaves.ts";
 import { readTableName, readTablePattern, type TableName } from "./tables.ts";
+import { columnRuleSchema } from "./column_rules.ts";
 
 /** The name of the source a single `[source]` table defines, when it has none. */
 export const DEFAULT_SOURCE_NAME = "default";
@@ -217,6 +218,7 @@ export const targetSchema = z.strictObject({
   where: z.string().prefault(""),
   tombstones: z.boolean().prefault(false),
   max_message_bytes: optionalSize().prefault(""),
+  column_rules: z.array(columnRuleSchema).prefault([]),
 }).superRefine((target, context) => {
   if (target.mode !== "transaction") return;
   if (target.format === "debezium") {

@@ -152,7 +152,8 @@ export function encodeValue(
  * One event inside a transaction message: what the default contract holds,
  * minus the fields every event of the transaction shares (source, xid,
  * commit_lsn, commit_ts: the envelope carries them once), plus the event's
- * `key` (the key columns as an object, or null).
+ * `key` (the key columns as an object, or null). With `policy`, the column
+ * rules apply to the key, the rows and `unchanged`.
  *
  * @example
  * ```ts ignore
@@ -161,19 +162,31 @@ export function encodeValue(
  * //   "before":null,"after":{"id":1,"status":"new"},"lsn":"0/16B3748"}'
  * ```
  */
-export function encodeTransactionEvent(event: ChangeEvent, keyColumns: readonly string[]): string {
+export function encodeTransactionEvent(
+  event: ChangeEvent,
+  keyColumns: readonly string[],
+  policy: RowPolicy | null = null,
+): string {
+  const key = keyOf(keyColumns, keyRow(event));
+  const unchanged = policy === null ? event.unchanged : policy.names(event.unchanged);
   const value: Record<string, unknown> = {
     op: event.op,
     schema: event.schema,
     table: event.table,
-    key: keyOf(keyColumns, keyRow(event)),
-    before: event.before,
-    after: event.after,
+    key: policy === null ? key : policy.row(key),
+    before: policy === null ? event.before : policy.row(event.before),
+    after: policy === null ? event.after : policy.row(event.after),
     lsn: formatLsn(event.lsn),
   };
-  if (event.unchanged.length > 0) value.unchanged = event.unchanged;
+  if (unchanged.length > 0) value.unchanged = unchanged;
   if (event.truncate) value.truncate = event.truncate;
   return JSON.stringify(value);
+}
+
+/** Column rules as encoding applies them (see `columns.ts`): rows and column names. */
+export interface RowPolicy {
+  row(row: Row | null): Row | null;
+  names(columns: readonly string[]): readonly string[];
 }
 
 /** The envelope fields of one part of a transaction message. */

@@ -21,6 +21,8 @@ import type { Checkpoint, TransactionHandle } from "./checkpoint.ts";
 import type { InflightAccount } from "./inflight.ts";
 import { encodeKey, encodeValue, type EventText, EventTextFormatter, keyRow } from "./encode.ts";
 import { type DebeziumOrigin, encodeDebeziumValue } from "./debezium.ts";
+import { ColumnPolicy, type TablePolicy } from "./columns.ts";
+import type { ColumnRule } from "../config/mod.ts";
 import { HEADER, type MessageOrigin, messageSize, type OutgoingMessage } from "./message.ts";
 import {
   type DeliveryFailure,
@@ -63,6 +65,8 @@ export interface RouteTarget {
   readonly maxMessageBytes?: number;
   /** The message value: pg2kafka's contract (the default) or Debezium's envelope. */
   readonly format?: "json" | "debezium";
+  /** Column rules applied before encoding (see columns.ts); none when absent. */
+  readonly columnRules?: readonly ColumnRule[];
 }
 
 /** The per-source state the router reports outcomes to. */
@@ -85,7 +89,19 @@ interface Route {
   readonly transaction: TransactionTarget | null;
   /** The target's `filtered` counter. */
   readonly filtered: { inc(): void };
+  /** The target's column rules, or null when it has none. */
+  readonly columns: ColumnPolicy | null;
 }
+
+/** A route as it applies to one table: with the column rules of that table. */
+interface TableRoute extends Route {
+  /** The column rules covering the table, or null when none does. */
+  readonly policy: TablePolicy | null;
+}
+
+/** The dead-letter error of an undecodable change whose table has column rules. */
+const UNDECODABLE_WITHHELD = "A value did not convert; its text is withheld because column " +
+  "rules cover the table (the message holds each value as PostgreSQL sent it, rules applied)";
 
 /** Kafka's rule for topic names: legal characters and length. */
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
@@ -117,7 +133,7 @@ export class Router {
   /** Set when a transaction target's `where` needs `tx.*`. */
   readonly #summary: TransactionSummaryBuilder | null;
   /** Routes matching each `schema.table`, computed once per table. */
-  readonly #byTable = new Map<string, readonly Route[]>();
+  readonly #byTable = new Map<string, readonly TableRoute[]>();
   /** Reused for every filter evaluation: filters run synchronously. */
   readonly #filterInput: FilterInput = { op: "", schema: "", table: "", old: null, new: null };
   readonly #debezium: DebeziumOrigin;
@@ -136,6 +152,7 @@ export class Router {
         ? new TransactionTarget(target, context, hand, topicFailure)
         : null,
       filtered: context.metrics.changes.labels(context.source, target.name, "filtered"),
+      columns: ColumnPolicy.of(target.columnRules),
     }));
     this.#transactions = this.#routes.flatMap((route) => route.transaction ?? []);
     const needsSummary = this.#transactions.some((transaction) => transaction.holdsUntilCommit);
@@ -173,7 +190,7 @@ export class Router {
         continue;
       }
       if (route.transaction !== null) {
-        route.transaction.add(event, tx);
+        route.transaction.add(event, tx, route.policy);
         continue;
       }
       const verdict = this.#filter(target, event);
@@ -181,7 +198,7 @@ export class Router {
         route.filtered.inc();
         continue;
       }
-      this.#emit(target, event, this.#origin(event, tx, target.name), verdict);
+      this.#emit(target, event, this.#origin(event, tx, target.name), verdict, route.policy);
     }
   }
 
@@ -203,14 +220,20 @@ export class Router {
    * need converted values) and the message has no key.
    */
   deadLetterUndecodable(event: ChangeEvent, error: string, tx: TransactionHandle): void {
-    for (const { target } of this.#routesFor(event.schema, event.table)) {
+    for (const { target, policy } of this.#routesFor(event.schema, event.table)) {
       if (!target.ops.has(event.op)) continue;
       const origin = this.#origin(event, tx, target.name);
       const topic = target.topicFor(this.#context.source, event.schema, event.table, event.op);
       const text = this.#text.format(event);
-      const value = encodeValue(event, this.#context.source, text);
+      const shown = policy === null ? event : policy.apply(event);
+      const value = encodeValue(shown, this.#context.source, text);
       const headers = this.#headers(event, text, origin);
-      this.#hand({ topic, key: null, value, headers, origin }, { reason: "undecodable", error });
+      // The error quotes the value that did not convert, which a rule may be hiding.
+      const reason = policy === null ? error : UNDECODABLE_WITHHELD;
+      this.#hand({ topic, key: null, value, headers, origin }, {
+        reason: "undecodable",
+        error: reason,
+      });
     }
   }
 
@@ -235,6 +258,7 @@ export class Router {
     event: ChangeEvent,
     origin: MessageOrigin,
     verdict: true | string,
+    policy: TablePolicy | null,
   ): void {
     const topic = target.topicFor(this.#context.source, event.schema, event.table, event.op);
     const keyColumns = target.keyColumns.length > 0 ? target.keyColumns : event.keyColumns;
@@ -246,10 +270,13 @@ export class Router {
     if (typeof verdict === "string") failure = { reason: "filter_failed", error: verdict };
     else failure = topicFailure(topic);
     try {
-      key = encodeKey(keyColumns, keyRow(event));
+      const shown = policy === null ? event : policy.apply(event);
+      key = policy === null
+        ? encodeKey(keyColumns, keyRow(event))
+        : policy.key(keyColumns, keyRow(event));
       value = target.format === "debezium"
-        ? encodeDebeziumValue(event, this.#debezium, Date.now())
-        : encodeValue(event, this.#context.source, text);
+        ? encodeDebeziumValue(shown, this.#debezium, Date.now())
+        : encodeValue(shown, this.#context.source, text);
     } catch (error) {
       failure = { reason: "unencodable", error: String(error) };
       value = null;
@@ -310,11 +337,13 @@ export class Router {
     };
   }
 
-  #routesFor(schema: string, table: string): readonly Route[] {
+  #routesFor(schema: string, table: string): readonly TableRoute[] {
     const name = `${schema}.${table}`;
     let routes = this.#byTable.get(name);
     if (routes === undefined) {
-      routes = this.#routes.filter(({ target }) => target.matchesTable(schema, table));
+      routes = this.#routes
+        .filter(({ target }) => target.matchesTable(schema, table))
+        .map((route) => ({ ...route, policy: route.columns?.forTable(schema, table) ?? null }));
       this.#byTable.set(name, routes);
     }
     return routes;
