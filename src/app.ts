@@ -297,5 +297,6 @@ function sourceSettings(source: SourceConfig): SourceSettings {
     reconnect: source.reconnect,
     snapshot: { mode: source.snapshot, fetchRows: source.snapshotFetchRows },
     heartbeat: { intervalMs: source.heartbeatIntervalMs, table: source.heartbeatTable },
+    schemaChanges: source.schemaChanges.enabled ? source.schemaChanges : undefined,
   };
 }

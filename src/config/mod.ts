@@ -34,6 +34,7 @@ export type {
   LimitsConfig,
   LogConfig,
   SaslConfig,
+  SchemaChangesConfig,
   SourceConfig,
   TableName,
   TargetConfig,

@@ -90,6 +90,12 @@ function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
     snapshotFetchRows: source.snapshot_fetch_rows,
     heartbeatIntervalMs: source.heartbeat_interval,
     heartbeatTable: source.heartbeat_table === NO_HEARTBEAT_TABLE ? null : source.heartbeat_table,
+    schemaChanges: {
+      enabled: source.schema_changes.enabled,
+      via: source.schema_changes.via,
+      topic: compileTopicTemplate(source.schema_changes.topic)(source.name, "", "", "insert"),
+      installTrigger: source.schema_changes.install_trigger,
+    },
   };
 }
 

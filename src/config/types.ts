@@ -71,6 +71,19 @@ export interface SourceConfig {
   heartbeatIntervalMs: number;
   /** The table a heartbeat upserts, or `null` to emit a logical decoding message instead. */
   heartbeatTable: TableName | null;
+  /** Schema-change messages (see `src/pipeline/schema_change.ts`). */
+  schemaChanges: SchemaChangesConfig;
+}
+
+/** Whether and how a source reports schema changes. */
+export interface SchemaChangesConfig {
+  enabled: boolean;
+  /** From pg2kafka's DDL event trigger, or from Relation messages whose columns changed. */
+  via: "relation" | "trigger";
+  /** The topic, with `{source}` rendered. */
+  topic: string;
+  /** Install the event trigger at start (needs a superuser). */
+  installTrigger: boolean;
 }
 
 /** SASL credentials for the Kafka connection. */

@@ -28,6 +28,9 @@ export function formatCommitTime(micros: bigint): string {
   return `${iso.slice(0, iso.indexOf("."))}.${fraction}Z`;
 }
 
+/** What {@linkcode eventText} reads of an event. */
+export type EventPosition = Pick<ChangeEvent, "lsn" | "commitLsn" | "xid" | "commitTimeMicros">;
+
 /** An event's positions, transaction id and commit time as text, shared by its value and headers. */
 export interface EventText {
   readonly lsn: string;
@@ -44,7 +47,7 @@ export interface EventText {
  * eventText(event); // { lsn: "0/16B3748", commitLsn: "0/16B3790", xid: "742", commitTs: "2023-…Z" }
  * ```
  */
-export function eventText(event: ChangeEvent): EventText {
+export function eventText(event: EventPosition): EventText {
   return {
     lsn: formatLsn(event.lsn),
     commitLsn: formatLsn(event.commitLsn),
@@ -64,8 +67,8 @@ export class EventTextFormatter {
   #xid = 0;
   #commitTimeMicros = 0n;
 
-  /** The text of `event`. */
-  format(event: ChangeEvent): EventText {
+  /** The text of `event` (a change, or anything with its positions). */
+  format(event: EventPosition): EventText {
     const shared = this.#shared;
     if (
       shared !== null && event.commitLsn === this.#commitLsn && event.xid === this.#xid &&

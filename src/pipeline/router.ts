@@ -23,6 +23,12 @@ import { encodeKey, encodeValue, type EventText, EventTextFormatter, keyRow } fr
 import { type DebeziumOrigin, encodeDebeziumValue } from "./debezium.ts";
 import { ColumnPolicy, type TablePolicy } from "./columns.ts";
 import type { ColumnRule } from "../config/mod.ts";
+import {
+  encodeSchemaChange,
+  SCHEMA_CHANGE_OP,
+  type SchemaChange,
+  schemaChangeKey,
+} from "./schema_change.ts";
 import { HEADER, type MessageOrigin, messageSize, type OutgoingMessage } from "./message.ts";
 import {
   type DeliveryFailure,
@@ -78,7 +84,15 @@ export interface RouteContext {
   readonly metrics: Metrics;
   /** The database the source replicates (`source.db` of Debezium envelopes). */
   readonly database?: string;
+  /** The topic of schema-change messages; none are sent when absent. */
+  readonly schemaChangeTopic?: string;
 }
+
+/** What a message's origin is made of: a change's or a schema change's position and table. */
+type OriginFacts = Pick<ChangeEvent, "schema" | "table" | "lsn" | "xid" | "commitTimeMicros">;
+
+/** The `target` label under which schema-change messages are counted. */
+export const SCHEMA_CHANGE_TARGET = "schema_changes";
 
 const log = logger("router");
 
@@ -227,7 +241,7 @@ export class Router {
       const text = this.#text.format(event);
       const shown = policy === null ? event : policy.apply(event);
       const value = encodeValue(shown, this.#context.source, text);
-      const headers = this.#headers(event, text, origin);
+      const headers = this.#headers(event.op, text, origin);
       // The error quotes the value that did not convert, which a rule may be hiding.
       const reason = policy === null ? error : UNDECODABLE_WITHHELD;
       this.#hand({ topic, key: null, value, headers, origin }, {
@@ -235,6 +249,21 @@ export class Router {
         error: reason,
       });
     }
+  }
+
+  /**
+   * Sends a schema change of a table some target takes to the schema-change
+   * topic, tracked in transaction `tx` like its row changes. Nothing is sent
+   * when the source has no schema-change topic or no target takes the table.
+   */
+  schemaChange(change: SchemaChange, tx: TransactionHandle): void {
+    const topic = this.#context.schemaChangeTopic;
+    if (topic === undefined || this.#routesFor(change.schema, change.table).length === 0) return;
+    const origin = this.#origin(change, tx, SCHEMA_CHANGE_TARGET);
+    const headers = this.#headers(SCHEMA_CHANGE_OP, this.#text.format(change), origin);
+    const key = schemaChangeKey(change);
+    const value = encodeSchemaChange(change, origin.source);
+    this.#hand({ topic, key, value, headers, origin }, topicFailure(topic));
   }
 
   /** True to send, false when filtered out, or the error message when the filter failed. */
@@ -263,7 +292,7 @@ export class Router {
     const topic = target.topicFor(this.#context.source, event.schema, event.table, event.op);
     const keyColumns = target.keyColumns.length > 0 ? target.keyColumns : event.keyColumns;
     const text = this.#text.format(event);
-    const headers = this.#headers(event, text, origin);
+    const headers = this.#headers(event.op, text, origin);
     let key: string | null = null;
     let value: string | null;
     let failure: DeliveryFailure | null = null;
@@ -311,18 +340,18 @@ export class Router {
     }
   }
 
-  #headers(event: ChangeEvent, text: EventText, origin: MessageOrigin): Record<string, string> {
+  #headers(op: string, text: EventText, origin: MessageOrigin): Record<string, string> {
     return {
       [HEADER.lsn]: text.lsn,
       [HEADER.commitLsn]: text.commitLsn,
       [HEADER.xid]: text.xid,
       [HEADER.table]: origin.table,
-      [HEADER.op]: event.op,
+      [HEADER.op]: op,
       [HEADER.source]: origin.source,
     };
   }
 
-  #origin(event: ChangeEvent, tx: TransactionHandle, target: string): MessageOrigin {
+  #origin(event: OriginFacts, tx: TransactionHandle, target: string): MessageOrigin {
     const { source, checkpoint, account } = this.#context;
     return {
       source,
