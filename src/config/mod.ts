@@ -23,6 +23,7 @@ export type { Env, ParseConfigOptions } from "./load.ts";
 export { ConfigError } from "./issues.ts";
 export type { ConfigIssue } from "./issues.ts";
 export { secretsOf } from "./secrets.ts";
+export { compileColumnMatcher } from "./column_rules.ts";
 export { parseDuration, parseSize } from "./units.ts";
 export type {
   BackoffConfig,
