@@ -114,7 +114,7 @@ Deno.test("encodeSchemaChange() writes op, source, position and the detail; the 
 
 Deno.test("docs/schema_changes.md shows the trigger SQL pg2kafka installs", async () => {
   const doc = await Deno.readTextFile(new URL("../../docs/schema_changes.md", import.meta.url));
-  const block = /<!-- ddl-trigger-sql -->\n```sql\n([\s\S]*?)\n```/.exec(doc);
+  const block = /<!-- ddl-trigger-sql -->\n+```sql\n([\s\S]*?)\n```/.exec(doc);
   assert.ok(block, "the marked SQL block");
   assert.equal(block[1], DDL_TRIGGER_SQL.trim());
 });
