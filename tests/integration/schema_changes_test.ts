@@ -269,3 +269,38 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "A source told to use missing DDL triggers logs an error and still streams its rows",
+  integration,
+  async () => {
+    const admin = adminSql();
+    const sql = testSql();
+    const table = uniqueName("noddl");
+    const slot = `${table}_slot`;
+    const publication = `${table}_pub`;
+    await admin.unsafe(DDL_TRIGGER_REMOVAL_SQL);
+    await sql.unsafe(`CREATE TABLE ${table} (id int PRIMARY KEY)`);
+    const connector = ConnectorProcess.start(connectorConfig({
+      slot,
+      publication,
+      tables: [`public.${table}`],
+      source: `[sources.schema_changes]\nenabled = true\nvia = "trigger"`,
+      targets: `[[targets]]\nname = "rows"\ntables = ["public.${table}"]\ntopic = "tests.{table}"`,
+    }));
+    try {
+      await connector.waitForLine(/"missing":"pg2kafka_ddl, pg2kafka_ddl_drop"/);
+      await connector.waitForLine(/streaming slot/);
+      await sql.unsafe(`INSERT INTO ${table} VALUES (1)`);
+      const [row] = await readTopics([`tests.${table}`], (m) => m.length >= 1);
+      assert.equal(JSON.parse(row.value!).after.id, 1);
+      assert.equal((await connector.stop("SIGTERM")).code, 0);
+    } finally {
+      await connector.stop("SIGKILL");
+      await dropSlotAndPublication(sql, slot, publication);
+      await sql.unsafe(`DROP TABLE IF EXISTS ${table}`);
+      await sql.end();
+      await admin.end();
+    }
+  },
+);
