@@ -8,6 +8,7 @@ import {
   schemaChangeKey,
 } from "../../src/pipeline/schema_change.ts";
 import { DDL_TRIGGER_SQL } from "../../src/source/ddl_trigger.ts";
+import { ConfigError, parseConfig } from "../../src/config/mod.ts";
 
 const POSITION = {
   lsn: 0x16b3748n,
@@ -117,4 +118,43 @@ Deno.test("docs/schema_changes.md shows the trigger SQL pg2kafka installs", asyn
   const block = /<!-- ddl-trigger-sql -->\n+```sql\n([\s\S]*?)\n```/.exec(doc);
   assert.ok(block, "the marked SQL block");
   assert.equal(block[1], DDL_TRIGGER_SQL.trim());
+});
+
+Deno.test("the config refuses a per-table schema-change topic and a trigger install without it", () => {
+  const text = `[source]
+database = "app"
+user = "app"
+tables = ["public.t"]
+[source.schema_changes]
+enabled = true
+topic = "ddl.{table}"
+install_trigger = true
+[kafka]
+brokers = ["127.0.0.1:9092"]
+[[targets]]
+name = "t"
+tables = ["public.t"]
+`;
+  assert.throws(() => parseConfig(text, { origin: "test.toml", env: {} }), (error) => {
+    assert.ok(error instanceof ConfigError);
+    assert.match(
+      error.message,
+      /source\.schema_changes\.topic: expected a topic without \{schema\}/,
+    );
+    assert.match(
+      error.message,
+      /source\.schema_changes\.install_trigger: expected false because via is "relation"/,
+    );
+    return true;
+  });
+  const valid = parseConfig(
+    text.replace(`topic = "ddl.{table}"`, `topic = "ddl.{source}"\nvia = "trigger"`),
+    { origin: "test.toml", env: {} },
+  );
+  assert.deepEqual(valid.sources[0].schemaChanges, {
+    enabled: true,
+    via: "trigger",
+    topic: "ddl.default",
+    installTrigger: true,
+  });
 });
