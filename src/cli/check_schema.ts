@@ -11,7 +11,7 @@
  * @module
  */
 import type { Sql } from "postgres";
-import { connectionOf } from "../app.ts";
+import { connectionOf } from "../source/connect.ts";
 import { compileColumnMatcher, type SourceConfig, type TargetConfig } from "../config/mod.ts";
 import { openQueryConnection } from "../source/connect.ts";
 import { type DdlTriggerState, ddlTriggerState } from "../source/ddl_trigger.ts";

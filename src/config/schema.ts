@@ -217,6 +217,7 @@ const DEFAULT_MAX_INFLIGHT_MESSAGES = DEFAULT_BATCHES_IN_FLIGHT * DEFAULT_BATCH_
 export const limitsSchema = z.strictObject({
   max_inflight_messages: integer(1).prefault(DEFAULT_MAX_INFLIGHT_MESSAGES),
   max_inflight_bytes: size().prefault("64MiB"),
+  stuck_after: duration().prefault("5m"),
 }).prefault({});
 
 /** The topic of a change-mode target that names none. */

@@ -16,7 +16,7 @@
  */
 import type { ColumnAction, ColumnRule } from "../config/mod.ts";
 import type { ChangeEvent, Row } from "../model.ts";
-import { logger } from "../ops/log.ts";
+import { logger } from "../telemetry/log.ts";
 import { keyOf } from "./encode.ts";
 import { type DigestEncoding, Hmac256 } from "./hmac.ts";
 

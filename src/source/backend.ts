@@ -19,7 +19,7 @@ import { preparePublication, type SlotSetup, type SlotState } from "./slot.ts";
 import { prepareSnapshotSlot, type SnapshotSettings } from "./snapshot.ts";
 import { type ReplicationStream, startReplication, type StreamHandler } from "./stream.ts";
 import { ddlTriggerState, installDdlTrigger } from "./ddl_trigger.ts";
-import { logger } from "../ops/log.ts";
+import { logger } from "../telemetry/log.ts";
 
 /** What a session needs from the database. */
 export interface SessionBackend {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { logger } from "../ops/log.ts";
+import { logger } from "../telemetry/log.ts";
 import { formatLsn, type Lsn } from "../lsn.ts";
 import {
   DDL_MESSAGE_PREFIX,

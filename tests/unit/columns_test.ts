@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { ConfigError, parseConfig, type TargetConfig } from "../../src/config/mod.ts";
-import type { KafkaSink } from "../../src/kafka/sink.ts";
 import type { ChangeEvent, ChangeOp, Row } from "../../src/model.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
+import { handInto, MemorySink } from "../fixtures/memory_sink.ts";
 import { Checkpoint } from "../../src/pipeline/checkpoint.ts";
 import {
   ColumnPolicy,
@@ -340,29 +340,15 @@ to = "x"`);
   assert.match(message, /column_rules\[3\]\.to: expected a name no other rename gives, found "x"/);
 });
 
-/** A sink that records what it is given instead of producing. */
-class RecordingSink {
-  readonly sent: OutgoingMessage[] = [];
-  readonly deadLettered: { message: OutgoingMessage; reason: string; error: string }[] = [];
-  send(message: OutgoingMessage): void {
-    this.sent.push(message);
-  }
-  deadLetter(message: OutgoingMessage, reason: string, error: string): void {
-    this.deadLettered.push({ message, reason, error });
-  }
-}
-
 function routerOf(targets: string) {
-  const sink = new RecordingSink();
+  const sink = new MemorySink();
   const checkpoint = new Checkpoint();
   const account = new InflightBudget({ maxMessages: 1000, maxBytes: 1 << 20 }).account("default");
   const router = new Router({
     source: "default",
-    checkpoint,
-    account,
-    sink: sink as unknown as KafkaSink,
     metrics: new Metrics(),
     database: "app",
+    hand: handInto(checkpoint, account, sink),
   }, targetsOf(targets));
   return { sink, checkpoint, router };
 }
