@@ -9,6 +9,11 @@ import {
 } from "../../src/pipeline/schema_change.ts";
 import { DDL_TRIGGER_SQL } from "../../src/source/ddl_trigger.ts";
 import { ConfigError, parseConfig } from "../../src/config/mod.ts";
+import { Checkpoint } from "../../src/pipeline/checkpoint.ts";
+import { InflightBudget } from "../../src/pipeline/inflight.ts";
+import { Router } from "../../src/pipeline/router.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
+import { handInto, MemorySink } from "../fixtures/memory_sink.ts";
 
 const POSITION = {
   lsn: 0x16b3748n,
@@ -157,4 +162,44 @@ tables = ["public.t"]
     topic: "ddl.default",
     installTrigger: true,
   });
+});
+
+Deno.test("Router.schemaChange() sends a table some target takes, tracked in its transaction", () => {
+  const targets = parseConfig(
+    `[source]\ndatabase = "app"\nuser = "app"\ntables = ["public.t"]\n` +
+      `[kafka]\nbrokers = ["127.0.0.1:9092"]\n[[targets]]\nname = "t"\ntables = ["public.t*"]\n`,
+    { origin: "test.toml", env: {} },
+  ).targets;
+  const sink = new MemorySink();
+  const checkpoint = new Checkpoint();
+  const account = new InflightBudget({ maxMessages: 10, maxBytes: 1 << 20 }).account("default");
+  const router = new Router({
+    source: "default",
+    metrics: new Metrics(),
+    hand: handInto(checkpoint, account, sink),
+    schemaChangeTopic: "ddl.default",
+  }, targets);
+  const tx = checkpoint.begin(POSITION.xid);
+  const change = (table: string) =>
+    ddlSchemaChange(
+      new TextEncoder().encode(JSON.stringify({ schema: "public", table })),
+      POSITION,
+    );
+  router.schemaChange(change("t2"), tx);
+  router.schemaChange(change("other"), tx);
+  assert.equal(sink.sent.length, 1, "no target takes public.other");
+  const [message] = sink.sent;
+  assert.equal(message.topic, "ddl.default");
+  assert.equal(message.origin.target, "schema_changes");
+  assert.equal(message.headers["pg2kafka.op"], "schema_change");
+  assert.equal(message.headers["pg2kafka.xid"], "742");
+  assert.equal(tx.trackedMessages, 1, "the transaction waits for the schema change's ack");
+
+  const silent = new Router({
+    source: "default",
+    metrics: new Metrics(),
+    hand: handInto(checkpoint, account, sink),
+  }, targets);
+  silent.schemaChange(change("t2"), tx);
+  assert.equal(sink.sent.length, 1, "no schema-change topic, nothing sent");
 });
