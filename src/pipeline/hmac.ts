@@ -23,6 +23,8 @@ const INNER_PAD = 0x36;
 const OUTER_PAD = 0x5c;
 const STATE_WORDS = 8;
 const SCHEDULE_WORDS = 64;
+/** The largest value buffer kept between calls. */
+const MAX_KEPT_BUFFER_BYTES = 64 * 1024;
 
 /** SHA-256 round constants (FIPS 180-4, 4.2.2). */
 const K = new Uint32Array([
@@ -157,11 +159,16 @@ export class Hmac256 {
   #mac(text: string): Uint8Array {
     // Room for the UTF-8 text (at most 3 bytes per UTF-16 unit) and its padding.
     const needed = text.length * 3 + BLOCK_BYTES + LENGTH_BYTES;
-    if (this.#buffer.length < needed) this.#buffer = new Uint8Array(needed * 2);
-    const { written } = this.#encoder.encodeInto(text, this.#buffer);
+    let buffer = this.#buffer;
+    if (buffer.length < needed) {
+      buffer = new Uint8Array(needed * 2);
+      // A rare large value gets a buffer of its own rather than one kept forever.
+      if (needed <= MAX_KEPT_BUFFER_BYTES) this.#buffer = buffer;
+    }
+    const { written } = this.#encoder.encodeInto(text, buffer);
     const state = this.#state;
     state.set(this.#innerState);
-    hashRest(state, this.#buffer, written, BLOCK_BYTES, this.#schedule);
+    hashRest(state, buffer, written, BLOCK_BYTES, this.#schedule);
     writeState(state, this.#outerBlock);
     state.set(this.#outerState);
     hashRest(state, this.#outerBlock, DIGEST_BYTES, BLOCK_BYTES, this.#schedule);

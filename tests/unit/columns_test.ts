@@ -434,3 +434,10 @@ Deno.test("Router dead-letters an undecodable change with the rules applied and 
   }
   assert.equal(JSON.parse(message.value!).after.card, "****");
 });
+
+Deno.test("Hmac256 hashes a value larger than the buffer it keeps, and short ones after it", () => {
+  const hmac = new Hmac256(new TextEncoder().encode(SECRET));
+  const large = "ü".repeat(100_000);
+  assert.equal(hmac.digest(large, "hex"), hmacHex(large));
+  assert.equal(hmac.digest("short", "hex"), hmacHex("short"));
+});
