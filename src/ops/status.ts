@@ -357,7 +357,7 @@ const round = (value: number) => Math.round(value * RATE_DECIMALS) / RATE_DECIMA
 
 /** What the status report needs of the counters: totals by source, by target, by error kind. */
 export interface CounterTotals {
-  /** Changes by source, every target and outcome together (one per change and target). */
+  /** Changes read by source, each counted once whatever the targets do. */
   changesBySource: Map<string, number>;
   outcomesByTarget: Map<string, Outcomes>;
   produceErrors: Record<string, number>;
@@ -373,9 +373,10 @@ const OUTCOME_FIELD = {
 export async function readCounterTotals(metrics: Metrics): Promise<CounterTotals> {
   const changesBySource = new Map<string, number>();
   const outcomesByTarget = new Map<string, Outcomes>();
+  for (const { labels, value } of (await metrics.changesRead.get()).values) {
+    changesBySource.set(String(labels.source), value);
+  }
   for (const { labels, value } of (await metrics.changes.get()).values) {
-    const source = String(labels.source);
-    changesBySource.set(source, (changesBySource.get(source) ?? 0) + value);
     const field = OUTCOME_FIELD[labels.outcome as keyof typeof OUTCOME_FIELD];
     if (field === undefined) continue;
     const target = String(labels.target);
