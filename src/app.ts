@@ -218,9 +218,13 @@ export class Pipeline {
   /** Records each source's change total for the changes-per-second chart. */
   #sampleRates(): void {
     readCounterTotals(this.metrics).then(({ changesBySource }) => {
-      for (const { name } of this.sources) changesBySource.set(name, changesBySource.get(name) ?? 0);
+      for (const { name } of this.sources) {
+        changesBySource.set(name, changesBySource.get(name) ?? 0);
+      }
       this.#rates.sample(changesBySource, Date.now());
-    }).catch((error) => log.error("Sampling change rates failed: {error}", { error: String(error) }));
+    }).catch((error) =>
+      log.error("Sampling change rates failed: {error}", { error: String(error) })
+    );
   }
 
   #startHttp(): void {

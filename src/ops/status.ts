@@ -293,7 +293,9 @@ function kafkaSeverityOf(reachable: boolean, circuit: CircuitState): Severity {
 function kafkaProblem(kafka: StatusInput["kafka"]): string {
   const parts: string[] = [];
   if (!kafka.reachable) parts.push(`Kafka is unreachable: ${kafka.error ?? "no answer yet"}`);
-  if (kafka.circuit !== "closed") parts.push(`the circuit breaker is ${circuitWords(kafka.circuit)}`);
+  if (kafka.circuit !== "closed") {
+    parts.push(`the circuit breaker is ${circuitWords(kafka.circuit)}`);
+  }
   return parts.join("; ");
 }
 

@@ -11,11 +11,11 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import { PAGE_REFRESH_MS } from "../../src/ops/status_page.ts";
 import { Browser, chromiumMissing, type Page } from "../fixtures/chromium.ts";
+import { needs } from "../fixtures/tools.ts";
 import {
   connectorConfig,
   ConnectorProcess,
   dropSlotAndPublication,
-  STACK,
   stack,
   testSql,
   uniqueName,
@@ -24,7 +24,9 @@ import {
 
 const integration = { sanitizeOps: false, sanitizeResources: false };
 const REPO_ROOT = new URL("../../", import.meta.url).pathname;
-const SCREENSHOTS = `${Deno.env.get("PG2KAFKA_STACK_DIR") ?? `${REPO_ROOT}.stack`}/test-logs/status-page`;
+const SCREENSHOTS = `${
+  Deno.env.get("PG2KAFKA_STACK_DIR") ?? `${REPO_ROOT}.stack`
+}/test-logs/status-page`;
 const TOKEN = `page-token-${crypto.randomUUID()}`;
 const AUTH = { headers: { authorization: `Bearer ${TOKEN}` } };
 const STATUS_PATH = "/api/v1/status";
@@ -34,7 +36,6 @@ const CIRCUIT_OPEN_DURATION = "20s";
 const RENDER_ALLOWANCE_MS = 2000;
 
 const missingBrowser = chromiumMissing();
-const inCi = Deno.env.get("CI") === "true";
 
 /** The documented shape of the report, version 1 (docs/operations.md). */
 const severity = z.enum(["ok", "info", "degraded", "failing"]);
@@ -64,7 +65,15 @@ const statusSchema = z.strictObject({
   }),
   sources: z.array(z.strictObject({
     name: z.string(),
-    state: z.enum(["starting", "streaming", "paused", "reconnecting", "standby", "stopped", "failed"]),
+    state: z.enum([
+      "starting",
+      "streaming",
+      "paused",
+      "reconnecting",
+      "standby",
+      "stopped",
+      "failed",
+    ]),
     severity,
     reason: z.string().nullable(),
     slot: z.string(),
@@ -215,11 +224,11 @@ const SOURCE = '[data-source="main"]';
 const DELIVERED = '[data-target="all"] [data-field="delivered"]';
 
 Deno.test({
-  name: missingBrowser !== null && !inCi
-    ? `the status page in headless Chromium (skipped: ${missingBrowser})`
-    : "the status page in headless Chromium follows the connector: streaming, deliveries, a broker outage",
+  ...needs(
+    missingBrowser,
+    "the status page in headless Chromium follows the connector: streaming, deliveries, a broker outage",
+  ),
   ...integration,
-  ignore: missingBrowser !== null && !inCi,
   fn: async (t) => {
     assert.equal(missingBrowser, null, `CI=true needs Chromium: ${missingBrowser}`);
     const sql = testSql();
@@ -230,18 +239,25 @@ Deno.test({
       const page = await browser.newPage();
       await page.setViewport(1100, 900);
 
-      await t.step("asks for the token, taken from the keyboard, never put in the address", async () => {
-        await page.goto(`${url}/`);
-        await page.waitFor("the token form", async () => {
-          return await page.evaluate<boolean>("!document.getElementById('login').hidden") || undefined;
-        });
-        assert.equal(await page.evaluate("document.activeElement.id"), "token");
-        await shot(page, "1-token");
-        await page.type(TOKEN);
-        await page.press("Enter");
-        await page.waitFor("the source to show", () => page.text(SOURCE).then((t) => t ?? undefined));
-        assert.ok(!(await page.evaluate<string>("location.href")).includes(TOKEN));
-      });
+      await t.step(
+        "asks for the token, taken from the keyboard, never put in the address",
+        async () => {
+          await page.goto(`${url}/`);
+          await page.waitFor("the token form", async () => {
+            return await page.evaluate<boolean>("!document.getElementById('login').hidden") ||
+              undefined;
+          });
+          assert.equal(await page.evaluate("document.activeElement.id"), "token");
+          await shot(page, "1-token");
+          await page.type(TOKEN);
+          await page.press("Enter");
+          await page.waitFor(
+            "the source to show",
+            () => page.text(SOURCE).then((t) => t ?? undefined),
+          );
+          assert.ok(!(await page.evaluate<string>("location.href")).includes(TOKEN));
+        },
+      );
 
       await t.step("shows the source streaming and the delivered count rising", async () => {
         await page.waitFor("the source to stream", async () => {
@@ -292,18 +308,26 @@ Deno.test({
             : undefined;
         }, 120_000);
         const seen = Date.now();
-        await page.waitFor("the page to show it", async () => {
-          const circuit = await page.text('#kafka [data-field="circuit"]');
-          const state = await page.text(`${SOURCE} [data-field="state"]`);
-          return circuit === "open" && state?.includes("paused") ? true : undefined;
-        }, PAGE_REFRESH_MS + RENDER_ALLOWANCE_MS, 50);
+        await page.waitFor(
+          "the page to show it",
+          async () => {
+            const circuit = await page.text('#kafka [data-field="circuit"]');
+            const state = await page.text(`${SOURCE} [data-field="state"]`);
+            return circuit === "open" && state?.includes("paused") ? true : undefined;
+          },
+          PAGE_REFRESH_MS + RENDER_ALLOWANCE_MS,
+          50,
+        );
         const shownAfterMs = Date.now() - seen;
         console.log(`page showed the outage ${shownAfterMs} ms after the endpoint did`);
         // Honest: nothing about the source or Kafka is green now.
         assert.equal(await page.attribute(SOURCE, "data-severity"), "degraded");
         assert.equal(await page.attribute("#kafka", "data-severity"), "failing");
         assert.equal(await page.attribute("#overall", "data-severity"), "failing");
-        assert.match((await page.text(`${SOURCE} [data-field="reason"]`))!, /circuit breaker is open/);
+        assert.match(
+          (await page.text(`${SOURCE} [data-field="reason"]`))!,
+          /circuit breaker is open/,
+        );
         assert.match((await page.text("#overall"))!, /^\u2715 Failing: /);
         await shot(page, "4-kafka-down");
       });
@@ -321,14 +345,19 @@ Deno.test({
         await shot(page, "5-recovered");
       });
 
-      await t.step("shows the connector unreachable, not its last good state, once it stops", async () => {
-        assert.equal((await connector.stop("SIGTERM")).code, 0);
-        await page.waitFor("the page to say it cannot read the status", async () => {
-          return (await page.attribute("#overall", "data-severity")) === "unknown" ? true : undefined;
-        }, PAGE_REFRESH_MS + RENDER_ALLOWANCE_MS * 3);
-        assert.match((await page.text("#overall"))!, /cannot read the status/);
-        await shot(page, "6-connector-stopped");
-      });
+      await t.step(
+        "shows the connector unreachable, not its last good state, once it stops",
+        async () => {
+          assert.equal((await connector.stop("SIGTERM")).code, 0);
+          await page.waitFor("the page to say it cannot read the status", async () => {
+            return (await page.attribute("#overall", "data-severity")) === "unknown"
+              ? true
+              : undefined;
+          }, PAGE_REFRESH_MS + RENDER_ALLOWANCE_MS * 3);
+          assert.match((await page.text("#overall"))!, /cannot read the status/);
+          await shot(page, "6-connector-stopped");
+        },
+      );
     } finally {
       await browser.close();
       await stack("kafka-start");
