@@ -31,7 +31,7 @@ const TOKEN = `page-token-${crypto.randomUUID()}`;
 const AUTH = { headers: { authorization: `Bearer ${TOKEN}` } };
 const STATUS_PATH = "/api/v1/status";
 /** Long enough that the circuit stays open (not half-open) while the page is looked at. */
-const CIRCUIT_OPEN_DURATION = "20s";
+const CIRCUIT_OPEN_DURATION = "10s";
 /** What the page may take beyond its refresh period to fetch and draw a report. */
 const RENDER_ALLOWANCE_MS = 2000;
 
