@@ -85,7 +85,14 @@ input { padding: 0.3rem 0.5rem; border: 1px solid var(--muted); border-radius: 0
   background: var(--card); color: var(--text); width: min(100%, 24rem); min-height: 2.25rem; }
 :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
 .controls { display: flex; gap: 0.5rem; flex-wrap: wrap; margin-left: auto; }
+/* Stale figures are grey: the last known state must not pass for the present one. */
 body[data-stale] .grid .card, body[data-stale] table { opacity: 0.6; }
+body[data-stale] .card { border-left-color: var(--line); border-left-style: dotted; }
+body[data-stale] .badge { color: var(--muted); background: none; }
+@media (max-width: 30rem) {
+  th, td { padding: 0.35rem 0.4rem; }
+  thead th { white-space: normal; }
+}
 [hidden] { display: none !important; }
 `;
 
@@ -245,6 +252,7 @@ const SCRIPT = `
 
   function askForToken(message) {
     $("content").hidden = true;
+    $("pause").hidden = true;
     $("login").hidden = false;
     $("login-message").textContent = message;
     setOverall("unknown", "a token is needed to read the status");
@@ -267,6 +275,7 @@ const SCRIPT = `
       if (!response.ok) throw new Error("the status endpoint answered " + response.status);
       $("login").hidden = true;
       $("content").hidden = false;
+      $("pause").hidden = false;
       $("forget").hidden = !token;
       render(await response.json());
     } catch (error) {

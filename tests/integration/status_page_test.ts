@@ -220,6 +220,25 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot(`${SCREENSHOTS}/${name}.png`);
 }
 
+/**
+ * Elements drawn in the page's "ok" colour: none may be while anything fails.
+ * Compares computed colours, so it holds whatever the CSS rules look like.
+ */
+function greenElements(page: Page): Promise<string[]> {
+  return page.evaluate(`(() => {
+    const probe = document.body.appendChild(document.createElement("span"));
+    probe.style.color = "var(--ok)";
+    const ok = getComputedStyle(probe).color;
+    probe.remove();
+    return [...document.querySelectorAll("#overall, .card, .badge")]
+      .filter((element) => {
+        const style = getComputedStyle(element);
+        return style.color === ok || style.borderLeftColor === ok;
+      })
+      .map((element) => element.getAttribute("aria-label") ?? element.textContent.trim());
+  })()`);
+}
+
 const SOURCE = '[data-source="main"]';
 const DELIVERED = '[data-target="all"] [data-field="delivered"]';
 
@@ -266,6 +285,7 @@ Deno.test({
         });
         assert.equal(await page.attribute(SOURCE, "data-severity"), "ok");
         assert.equal(await page.attribute("#overall", "data-severity"), "ok");
+        assert.ok((await greenElements(page)).length > 0, "a healthy connector shows green");
         assert.equal(await page.text(`${SOURCE} [data-field="slot"]`), fx.slot);
         const before = await shownCount(page, DELIVERED);
         await sql.unsafe(
@@ -293,6 +313,10 @@ Deno.test({
           "document.documentElement.scrollWidth - window.innerWidth",
         );
         assert.ok(overflow <= 0, `the page is ${overflow} px wider than a phone`);
+        const table = await page.evaluate<number>(
+          "(w => w.scrollWidth - w.clientWidth)(document.querySelector('.table-wrap'))",
+        );
+        assert.ok(table <= 0, `the targets table needs ${table} px of sideways scrolling`);
         await shot(page, "3-phone");
         await page.setViewport(1100, 900);
       });
@@ -329,6 +353,7 @@ Deno.test({
           /circuit breaker is open/,
         );
         assert.match((await page.text("#overall"))!, /^\u2715 Failing: /);
+        assert.deepEqual(await greenElements(page), []);
         await shot(page, "4-kafka-down");
       });
 
@@ -355,6 +380,9 @@ Deno.test({
               : undefined;
           }, PAGE_REFRESH_MS + RENDER_ALLOWANCE_MS * 3);
           assert.match((await page.text("#overall"))!, /cannot read the status/);
+          // The last known figures stay, greyed: not green, since nobody knows they still hold.
+          assert.equal(await page.text(`${SOURCE} [data-field="slot"]`), fx.slot);
+          assert.deepEqual(await greenElements(page), []);
           await shot(page, "6-connector-stopped");
         },
       );
