@@ -225,3 +225,19 @@ Deno.test("the status page admits only its own script and style and names no dat
   assert.ok(!/[?&]token=/.test(script));
   assert.ok(!/<input[^>]*\bname=/.test(STATUS_PAGE_HTML), "a named input would submit into a URL");
 });
+
+Deno.test("createOpsHandler() serves the page and the report without a token when none is set", async () => {
+  const handle = createOpsHandler(endpoints(), { token: null });
+  const page = await handle(new Request("http://127.0.0.1/"));
+  assert.equal(page.status, 200);
+  assert.equal(page.headers.get("x-content-type-options"), "nosniff");
+  assert.equal(await page.text(), STATUS_PAGE_HTML);
+  const report = await handle(new Request(`http://127.0.0.1${STATUS_API_PATH}`));
+  assert.equal((await report.json()).apiVersion, 1);
+  const head = await handle(new Request("http://127.0.0.1/", { method: "HEAD" }));
+  assert.equal(head.status, 200);
+  assert.equal(head.body, null);
+  const post = await handle(new Request("http://127.0.0.1/", { method: "POST" }));
+  assert.equal(post.status, 405);
+  await post.body?.cancel();
+});
