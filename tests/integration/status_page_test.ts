@@ -307,6 +307,19 @@ Deno.test({
         await shot(page, "2-streaming");
       });
 
+      await t.step("pauses and resumes its updates from the keyboard", async () => {
+        await page.evaluate("document.activeElement.blur()");
+        await page.press("Tab");
+        assert.equal(await page.evaluate("document.activeElement.id"), "pause");
+        await page.press(" ");
+        assert.equal(await page.attribute("#pause", "aria-pressed"), "true");
+        assert.equal(await page.text("#pause"), "Resume updates");
+        await page.press(" ");
+        assert.equal(await page.attribute("#pause", "aria-pressed"), "false");
+        await page.press("Tab");
+        assert.equal(await page.evaluate("document.activeElement.id"), "forget");
+      });
+
       await t.step("fits a phone's width without sideways scrolling", async () => {
         await page.setViewport(390, 844, true);
         const overflow = await page.evaluate<number>(
