@@ -105,6 +105,8 @@ const SCRIPT = `
   var SYMBOL = { ok: "\\u2713", info: "\\u25cb", degraded: "!", failing: "\\u2715", unknown: "?" };
   var STATE_WORD = { ok: "OK", info: "Waiting", degraded: "Degraded", failing: "Failing", unknown: "Unknown" };
   var numbers = new Intl.NumberFormat("en");
+  // Keeps a figure and its unit on one line.
+  var NBSP = "\u00a0";
   var token = sessionStorage.getItem(TOKEN_KEY);
   var timer = null;
   var paused = false;
@@ -131,14 +133,14 @@ const SCRIPT = `
     var units = ["B", "KiB", "MiB", "GiB", "TiB"];
     var unit = 0;
     while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
-    return (unit === 0 ? String(value) : value.toFixed(1)) + " " + units[unit];
+    return (unit === 0 ? String(value) : value.toFixed(1)) + NBSP + units[unit];
   }
 
   function seconds(value) {
     if (value === null || value === undefined) return "unknown";
-    if (value < 60) return value.toFixed(value < 10 ? 1 : 0) + " s";
-    if (value < 3600) return (value / 60).toFixed(1) + " min";
-    return (value / 3600).toFixed(1) + " h";
+    if (value < 60) return value.toFixed(value < 10 ? 1 : 0) + NBSP + "s";
+    if (value < 3600) return (value / 60).toFixed(1) + NBSP + "min";
+    return (value / 3600).toFixed(1) + NBSP + "h";
   }
 
   function count(value) { return numbers.format(value); }
