@@ -48,6 +48,7 @@ export function resolveConfig(
     limits: {
       maxInflightMessages: validated.limits.max_inflight_messages,
       maxInflightBytes: validated.limits.max_inflight_bytes,
+      stuckAfterMs: validated.limits.stuck_after,
     },
     targets,
     http: {

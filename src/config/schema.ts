@@ -189,6 +189,7 @@ const DEFAULT_MAX_INFLIGHT_MESSAGES = DEFAULT_BATCHES_IN_FLIGHT * DEFAULT_BATCH_
 export const limitsSchema = z.strictObject({
   max_inflight_messages: integer(1).prefault(DEFAULT_MAX_INFLIGHT_MESSAGES),
   max_inflight_bytes: size().prefault("64MiB"),
+  stuck_after: duration().prefault("5m"),
 }).prefault({});
 
 /** Placeholders that differ between the changes of one transaction. */

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { logger } from "./log.ts";
+import { logger } from "../telemetry/log.ts";
 import { STATUS_API_PATH } from "./status.ts";
 import { STATUS_PAGE_HTML, statusPageHeaders } from "./status_page.ts";
 

@@ -10,8 +10,13 @@
  *
  * @module
  */
-import type { CircuitState } from "../kafka/circuit_breaker.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Metrics } from "../telemetry/metrics.ts";
+
+/**
+ * The Kafka circuit breaker's states, as the report names them (the same
+ * words as the sink's; spelled out here so ops does not depend on kafka/).
+ */
+export type CircuitState = "closed" | "half_open" | "open";
 
 /** The version of the report's shape; it changes only when a field changes meaning or goes away. */
 export const STATUS_API_VERSION = 1;
@@ -22,7 +27,8 @@ export const STATUS_API_PATH = `/api/v${STATUS_API_VERSION}/status`;
 /**
  * Where a source stands. `standby` is a source that deliberately waits (for
  * example for another instance to let go of its slot); `failed` is a source
- * whose loop ended or whose sink stopped for good: it will not recover alone.
+ * whose loop ended, whose messages are stuck (`/health` fails for a restart)
+ * or whose sink stopped for good: it will not recover alone.
  */
 export type SourceState =
   | "starting"
@@ -72,6 +78,8 @@ export interface SourceInput {
   lastError: string | null;
   /** Its run loop ended although nobody stopped it. */
   loopEnded: boolean;
+  /** Why its in-flight messages count as stuck (`[limits] stuck_after`), or null. */
+  stuck: string | null;
   slot: string;
   /** The flush LSN last sent to PostgreSQL, as `X/Y`. */
   confirmedLsn: string;
@@ -258,6 +266,7 @@ function stateOf(
   if (source.loopEnded) {
     return { state: "failed", reason: source.lastError ?? "its loop ended; restart pg2kafka" };
   }
+  if (source.stuck !== null) return { state: "failed", reason: source.stuck };
   if (!KNOWN_STATES.has(source.status)) {
     // A state this report does not know yet must not pass for healthy.
     return { state: "failed", reason: `unknown state ${source.status}` };

@@ -4,7 +4,7 @@
  * (verified with systemd-analyze when it is there).
  */
 import assert from "node:assert/strict";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { needs, run, toolMissing } from "../fixtures/tools.ts";
 
 const DEPLOY = new URL("../../deploy/", import.meta.url).pathname;

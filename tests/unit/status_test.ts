@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createOpsHandler, type OpsEndpoints } from "../../src/ops/http.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import {
   buildStatus,
   ChangeRateHistory,
@@ -20,6 +20,7 @@ function source(overrides: Partial<SourceInput> = {}): SourceInput {
     status: "streaming",
     lastError: null,
     loopEnded: false,
+    stuck: null,
     slot: "pg2kafka",
     confirmedLsn: "0/16B3748",
     retainedWalBytes: 4096,
@@ -107,6 +108,7 @@ Deno.test("buildStatus() never shows a source whose loop ended, or an unknown st
       source({ name: "b", status: "resyncing" }),
       source({ name: "c", status: "standby", lastError: "slot held by PID 42" }),
       source({ name: "d", status: "reconnecting", lastError: "connection refused" }),
+      source({ name: "e", status: "paused", stuck: "source e stuck: 3 message(s) in flight" }),
     ],
   }));
   assert.deepEqual(
@@ -116,10 +118,11 @@ Deno.test("buildStatus() never shows a source whose loop ended, or an unknown st
       ["b", "failed", "failing", "unknown state resyncing"],
       ["c", "standby", "info", "slot held by PID 42"],
       ["d", "reconnecting", "degraded", "connection refused"],
+      ["e", "failed", "failing", "source e stuck: 3 message(s) in flight"],
     ],
   );
   assert.equal(report.severity, "failing");
-  assert.equal(report.problems.length, 4);
+  assert.equal(report.problems.length, 5);
   assert.match(report.problems[0], /^source a is failed: slot dropped$/);
 });
 
