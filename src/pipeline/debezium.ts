@@ -31,6 +31,7 @@
  */
 import type { ChangeEvent, ChangeOp, EventColumn, RawTuple, Row } from "../model.ts";
 import type { Lsn } from "../lsn.ts";
+import type { TablePolicy } from "./columns.ts";
 import { VERSION } from "../version.ts";
 import {
   compileDebeziumColumn,
@@ -177,7 +178,11 @@ export class DebeziumEncoder {
    * The message key: the key columns with Debezium's values, or null (for
    * truncates and tables without key columns).
    */
-  key(event: ChangeEvent, keyColumns: readonly string[]): string | null {
+  key(
+    event: ChangeEvent,
+    keyColumns: readonly string[],
+    policy: TablePolicy | null = null,
+  ): string | null {
     const columns = event.columns;
     const tuple = event.afterTuple ?? event.beforeTuple ?? null;
     if (columns === undefined || tuple === null || keyColumns.length === 0) return null;
@@ -189,9 +194,9 @@ export class DebeziumEncoder {
       const value = at < 0 ? null : this.#value(table.columns[at], tuple[at]);
       setField(row, key.names[index], value, key.names[index] === PROTOTYPE_KEY);
     }
-    const payload = JSON.stringify(row);
-    if (!this.#options.schemas) return payload;
-    key.schema ??= JSON.stringify(this.#keySchema(event, table, key));
+    const payload = policy === null ? JSON.stringify(row) : policy.key(keyColumns, row);
+    if (payload === null || !this.#options.schemas) return payload;
+    key.schema ??= JSON.stringify(this.#keySchema(event, table, key, policy));
     return `{"schema":${key.schema},"payload":${payload}}`;
   }
 
@@ -202,7 +207,11 @@ export class DebeziumEncoder {
    *   this event's, or null when none was received since the start: the first
    *   element of `source.sequence`, as Debezium writes it.
    */
-  value(event: ChangeEvent, previousCommitEnd: Lsn | null): string {
+  value(
+    event: ChangeEvent,
+    previousCommitEnd: Lsn | null,
+    policy: TablePolicy | null = null,
+  ): string {
     const table = event.columns === undefined ? null : this.#compiled(event.columns);
     const snapshot = event.op === "snapshot";
     const first = snapshot || previousCommitEnd === null ? "null" : `\\"${previousCommitEnd}\\"`;
@@ -210,8 +219,8 @@ export class DebeziumEncoder {
     const names = table === null ? tableNameText(event) : (table.nameText ??= tableNameText(event));
     // Written as text: the fields shared by a transaction are formatted once, and the
     // nanosecond times (beyond 2^53) need no bigint or raw JSON.
-    const payload = `{"before":${this.#rowJson(table, event.beforeTuple)},` +
-      `"after":${this.#rowJson(table, event.afterTuple)},` +
+    const payload = `{"before":${this.#rowJson(table, event.beforeTuple, policy)},` +
+      `"after":${this.#rowJson(table, event.afterTuple, policy)},` +
       `"source":{${
         this.#transactionText(event, snapshot)
       }"sequence":"[${first},\\"${event.lsn}\\"]",` +
@@ -221,7 +230,7 @@ export class DebeziumEncoder {
       `"ts_ms":${Math.floor(now / MICROS_PER_MS)},"ts_us":${now},"ts_ns":${now}${NANOS_PER_MICRO}}`;
     if (!this.#options.schemas) return payload;
     if (table === null) throw new Error(`No columns known for ${event.schema}.${event.table}`);
-    table.envelopeSchema ??= JSON.stringify(this.#envelopeSchema(event, table));
+    table.envelopeSchema ??= JSON.stringify(this.#envelopeSchema(event, table, policy));
     return `{"schema":${table.envelopeSchema},"payload":${payload}}`;
   }
 
@@ -246,9 +255,15 @@ export class DebeziumEncoder {
       `"db":${JSON.stringify(this.#origin.db)},`;
   }
 
-  #rowJson(table: CompiledTable | null, tuple: RawTuple | null | undefined): string {
+  /** A row as JSON text, with the target's column rules applied. */
+  #rowJson(
+    table: CompiledTable | null,
+    tuple: RawTuple | null | undefined,
+    policy: TablePolicy | null,
+  ): string {
     const row = this.#row(table, tuple ?? null);
-    return row === null ? "null" : JSON.stringify(row);
+    if (row === null) return "null";
+    return JSON.stringify(policy === null ? row : policy.row(row));
   }
 
   #compiled(columns: readonly EventColumn[]): CompiledTable {
@@ -301,23 +316,40 @@ export class DebeziumEncoder {
     );
   }
 
-  #keySchema(event: ChangeEvent, table: CompiledTable, key: CompiledKey): ConnectSchema {
-    const fields = key.indexes.map((at, index) =>
-      at < 0
-        ? { type: "string", optional: true, field: key.names[index] }
-        : field(table.columns[at].schema, false, key.names[index])
-    );
+  #keySchema(
+    event: ChangeEvent,
+    table: CompiledTable,
+    key: CompiledKey,
+    policy: TablePolicy | null,
+  ): ConnectSchema {
+    const fields = key.indexes.flatMap((at, index) => {
+      const shown = policy?.shown(key.names[index]) ?? { name: key.names[index], replaced: false };
+      if (shown.name === null) return [];
+      if (at < 0 || shown.replaced) {
+        return [{ type: "string", optional: at < 0, field: shown.name }];
+      }
+      return [field(table.columns[at].schema, false, shown.name)];
+    });
     return { type: "struct", fields, optional: false, name: `${this.#prefix(event)}.Key` };
   }
 
-  #envelopeSchema(event: ChangeEvent, table: CompiledTable): ConnectSchema {
+  #envelopeSchema(
+    event: ChangeEvent,
+    table: CompiledTable,
+    policy: TablePolicy | null,
+  ): ConnectSchema {
     // Primary-key columns are NOT NULL; pgoutput says nothing of other columns' nullability.
     const required = new Set(event.keyColumns);
+    // Column rules drop and rename fields; a masked or hashed value is a string.
+    const fields = table.columns.flatMap((column) => {
+      const shown = policy?.shown(column.name) ?? { name: column.name, replaced: false };
+      if (shown.name === null) return [];
+      const schema = shown.replaced ? STRING_SCHEMA : column.schema;
+      return [field(schema, !required.has(column.name), shown.name)];
+    });
     const row = (name: string) => ({
       type: "struct",
-      fields: table.columns.map((column) =>
-        field(column.schema, !required.has(column.name), column.name)
-      ),
+      fields,
       optional: true,
       name: `${this.#prefix(event)}.Value`,
       field: name,
@@ -369,6 +401,8 @@ function field(schema: ConnectSchema, optional: boolean, name: string): ConnectS
     field: name,
   };
 }
+
+const STRING_SCHEMA: ConnectSchema = Object.freeze({ type: "string" });
 
 const SNAPSHOT_VALUES = "true,first,first_in_data_collection,last_in_data_collection,last,false," +
   "incremental";

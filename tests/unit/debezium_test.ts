@@ -359,3 +359,33 @@ Deno.test("[targets.debezium] is refused on a target of another format", () => {
     /decimal_handling_mode/,
   );
 });
+
+Deno.test("column rules shape Debezium's rows, key and schema block alike", () => {
+  const { router, sink, tx } = routerWith(`format = "debezium"
+[targets.debezium]
+schemas = true
+[[targets.column_rules]]
+columns = ["last_name"]
+action = "drop"
+[[targets.column_rules]]
+columns = ["first_name"]
+action = "rename"
+to = "given_name"
+[[targets.column_rules]]
+columns = ["email", "id"]
+action = "mask"
+with = "***"`);
+  router.route(DOCUMENTED.insert.event, tx);
+  const value = JSON.parse(sink.sent[0].value!);
+  assert.deepEqual(value.payload.after, { id: "***", given_name: "Anne", email: "***" });
+  const after = value.schema.fields.find((field: { field: string }) => field.field === "after");
+  assert.deepEqual(after.fields, [
+    { type: "string", optional: false, field: "id" },
+    { type: "string", optional: true, field: "given_name" },
+    { type: "string", optional: true, field: "email" },
+  ]);
+  const key = JSON.parse(sink.sent[0].key!);
+  assert.deepEqual(key.payload, { id: "***" });
+  assert.deepEqual(key.schema.fields, [{ type: "string", optional: false, field: "id" }]);
+  assert.ok(!sink.sent[0].value!.includes("annek@noanswer.org"));
+});
