@@ -6,8 +6,11 @@
  * @module
  */
 import type { CompiledFilter } from "../filter/mod.ts";
+import { CHANGE_OPS, type ChangeOp } from "../model.ts";
+import type { DebeziumOptions } from "../pipeline/debezium.ts";
 import { resolveConfigPath } from "./checks.ts";
 import {
+  debeziumSchema,
   DEFAULT_CHANGE_TOPIC,
   DEFAULT_TRANSACTION_TOPIC,
   defaultTransactionalId,
@@ -16,6 +19,7 @@ import {
 } from "./schema.ts";
 import { compileTableMatcher } from "./tables.ts";
 import { compileTopicTemplate } from "./topics.ts";
+import { resolveColumnRule } from "./column_rules.ts";
 import type { BackoffConfig, Config, KafkaConfig, SourceConfig, TargetConfig } from "./types.ts";
 
 type Validated = ValidatedConfig;
@@ -85,6 +89,7 @@ function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
     statusIntervalMs: source.status_interval,
     messages: source.messages,
     bigNumbers: source.big_numbers,
+    jsonValues: source.json_values,
     connectTimeoutMs: source.connect_timeout,
     reconnect: resolveBackoff(source.reconnect),
     snapshot: source.snapshot,
@@ -93,6 +98,12 @@ function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
     heartbeatIntervalMs: source.heartbeat_interval,
     heartbeatTable: source.heartbeat_table === NO_HEARTBEAT_TABLE ? null : source.heartbeat_table,
     transactionalId: source.transactional_id || defaultTransactionalId(source.name),
+    schemaChanges: {
+      enabled: source.schema_changes.enabled,
+      via: source.schema_changes.via,
+      topic: compileTopicTemplate(source.schema_changes.topic)(source.name, "", "", "insert"),
+      installTrigger: source.schema_changes.install_trigger,
+    },
   };
 }
 
@@ -145,16 +156,37 @@ function resolveTarget(
     sources: target.sources.length === 0 ? allSources : [...new Set(target.sources)],
     tables: target.tables,
     matchesTable: compileTableMatcher(target.tables),
-    ops: new Set(target.ops),
+    ops: new Set(target.ops ?? defaultOps(target.format)),
     topic,
     topicFor: compileTopicTemplate(topic),
     keyColumns: target.key_columns,
     format: target.format,
+    debezium: resolveDebezium(target.debezium),
     mode: target.mode,
     where: target.where.trim() === "" ? null : target.where,
     filter,
-    tombstones: target.tombstones,
+    tombstones: target.tombstones ?? target.format === "debezium",
     maxMessageBytes: target.max_message_bytes ?? defaultMaxMessageBytes,
+    columnRules: target.column_rules.map(resolveColumnRule),
+  };
+}
+
+/** Every operation; Debezium skips truncates unless asked (its `skipped.operations=t`). */
+function defaultOps(format: ValidatedTarget["format"]): readonly ChangeOp[] {
+  return format === "debezium" ? CHANGE_OPS.filter((op) => op !== "truncate") : CHANGE_OPS;
+}
+
+/** The target's Debezium settings; Debezium's defaults without a `[targets.debezium]` table. */
+function resolveDebezium(given: ValidatedTarget["debezium"]): DebeziumOptions {
+  const debezium = given ?? debeziumSchema.parse({});
+  return {
+    decimalHandlingMode: debezium.decimal_handling_mode,
+    timePrecisionMode: debezium.time_precision_mode,
+    binaryHandlingMode: debezium.binary_handling_mode,
+    intervalHandlingMode: debezium.interval_handling_mode,
+    moneyFractionDigits: debezium.money_fraction_digits,
+    unavailableValuePlaceholder: debezium.unavailable_value_placeholder,
+    schemas: debezium.schemas,
   };
 }
 

@@ -29,6 +29,7 @@ import {
   whenValid,
 } from "./leaves.ts";
 import { readTableName, readTablePattern, type TableName } from "./tables.ts";
+import { columnRuleSchema } from "./column_rules.ts";
 
 /** The name of the source a single `[source]` table defines, when it has none. */
 export const DEFAULT_SOURCE_NAME = "default";
@@ -69,6 +70,32 @@ function backoff(initial: string, max: string) {
   }, whenValid("initial_backoff", "max_backoff")).prefault({});
 }
 
+/** Placeholders that differ between the changes of one transaction. */
+const PER_CHANGE_PLACEHOLDER = /\{(?:schema|table|op)\}/;
+
+/** The schema-change topic of a source that names none. */
+export const DEFAULT_SCHEMA_CHANGE_TOPIC = "pg2kafka.{source}.schema_changes";
+
+/** A source's `[sources.schema_changes]` table. */
+const schemaChangesSchema = z.strictObject({
+  enabled: z.boolean().prefault(false),
+  via: z.enum(["relation", "trigger"]).prefault("relation"),
+  topic: topicTemplate().prefault(DEFAULT_SCHEMA_CHANGE_TOPIC),
+  install_trigger: z.boolean().prefault(false),
+}).superRefine((changes, context) => {
+  const perChange = PER_CHANGE_PLACEHOLDER.exec(changes.topic);
+  if (perChange !== null) {
+    const message = `expected a topic without {schema}, {table} or {op} (schema changes of ` +
+      `all tables share one topic, keyed by table), found ${perChange[0]}`;
+    context.issues.push(refinementIssue(["topic"], message));
+  }
+  if (changes.install_trigger && changes.via !== "trigger") {
+    const message = `expected false because via is "${changes.via}" (the trigger serves ` +
+      `via = "trigger"), found true`;
+    context.issues.push(refinementIssue(["install_trigger"], message));
+  }
+}, whenValid("topic", "via", "install_trigger")).prefault({});
+
 const sourceFields = {
   name: name(),
   host: nonEmptyString().prefault(DEFAULT_PG_HOST),
@@ -87,6 +114,7 @@ const sourceFields = {
   status_interval: duration().prefault("10s"),
   messages: z.boolean().prefault(false),
   big_numbers: z.enum(["string", "number"]).prefault("string"),
+  json_values: z.enum(["parsed", "text"]).prefault("parsed"),
   connect_timeout: duration().prefault("10s"),
   reconnect: backoff("1s", "1m"),
   snapshot: z.enum(["initial", "never", "when_needed"]).prefault("initial"),
@@ -95,6 +123,7 @@ const sourceFields = {
   heartbeat_interval: duration(true).prefault("0s"),
   heartbeat_table: optionalTableName().prefault(""),
   transactional_id: z.string().prefault(""),
+  schema_changes: schemaChangesSchema,
 };
 
 /** verify-full checks the server certificate, so it needs the CA to check it against. */
@@ -209,8 +238,8 @@ export const limitsSchema = z.strictObject({
   stuck_after: duration().prefault("5m"),
 }).prefault({});
 
-/** Placeholders that differ between the changes of one transaction. */
-const PER_CHANGE_PLACEHOLDER = /\{(?:schema|table|op)\}/;
+/** Java's BigDecimal scale bound, far beyond any currency's minor units. */
+const MAX_MONEY_FRACTION_DIGITS = 2_147_483_647;
 
 /** The topic of a change-mode target that names none. */
 export const DEFAULT_CHANGE_TOPIC = "pg2kafka.{schema}.{table}";
@@ -222,21 +251,46 @@ const tablePattern = tableLeaf(
   readTablePattern,
 );
 
+/**
+ * The `[targets.debezium]` table: Debezium's value settings under Debezium's
+ * names in TOML spelling (`decimal.handling.mode` is `decimal_handling_mode`),
+ * for `format = "debezium"`; `schemas` is `JsonConverter`'s `schemas.enable`.
+ */
+export const debeziumSchema = z.strictObject({
+  decimal_handling_mode: z.enum(["precise", "double", "string"]).prefault("precise"),
+  time_precision_mode: z.enum(["adaptive", "adaptive_time_microseconds", "connect"])
+    .prefault("adaptive"),
+  binary_handling_mode: z.enum(["bytes", "base64", "base64-url-safe", "hex"]).prefault("bytes"),
+  interval_handling_mode: z.enum(["numeric", "string"]).prefault("numeric"),
+  money_fraction_digits: integer(0, MAX_MONEY_FRACTION_DIGITS).prefault(2),
+  unavailable_value_placeholder: z.string().prefault("__debezium_unavailable_value"),
+  schemas: z.boolean().prefault(false),
+});
+
 /** One `[[targets]]` entry. */
 export const targetSchema = z.strictObject({
   name: name(),
   sources: z.array(z.string()).prefault([]),
   tables: z.array(tablePattern).min(1),
-  ops: z.array(z.enum(CHANGE_OPS as [ChangeOp, ...ChangeOp[]])).min(1).prefault([...CHANGE_OPS]),
+  // Optional: the default depends on the format (Debezium skips truncates unless asked).
+  ops: z.array(z.enum(CHANGE_OPS as [ChangeOp, ...ChangeOp[]])).min(1).optional(),
   // Optional: the default depends on the mode (see DEFAULT_CHANGE_TOPIC).
   topic: topicTemplate().optional(),
   key_columns: z.array(nonEmptyString()).prefault([]),
   format: z.enum(["json", "debezium"]).prefault("json"),
   mode: z.enum(["change", "transaction"]).prefault("change"),
   where: z.string().prefault(""),
-  tombstones: z.boolean().prefault(false),
+  // Optional: the default depends on the format (Debezium's tombstones.on.delete is true).
+  tombstones: z.boolean().optional(),
   max_message_bytes: optionalSize().prefault(""),
+  debezium: debeziumSchema.optional(),
+  column_rules: z.array(columnRuleSchema).prefault([]),
 }).superRefine((target, context) => {
+  if (target.debezium !== undefined && target.format !== "debezium") {
+    const message = `expected no [targets.debezium] table because format is ` +
+      `"${target.format}" (its settings apply to format = "debezium" only)`;
+    context.issues.push(refinementIssue(["debezium"], message));
+  }
   if (target.mode !== "transaction") return;
   if (target.format === "debezium") {
     const message = `expected "change" because format is "debezium" (Debezium envelopes ` +
@@ -255,7 +309,7 @@ export const targetSchema = z.strictObject({
       `"transaction" (one message holds changes of many tables), found ${perChange[0]}`;
     context.issues.push(refinementIssue(["topic"], message));
   }
-}, whenValid("mode", "format", "tombstones", "topic"));
+}, whenValid("mode", "format", "tombstones", "topic", "debezium"));
 
 const DEFAULT_HTTP_LISTEN = "127.0.0.1:9187";
 

@@ -70,6 +70,16 @@ export class ReplayGate {
     return partial === null || partial.commitLsn !== commitLsn || this.#changes > partial.changes;
   }
 
+  /**
+   * Whether anything of the transaction committing at `commitLsn` may be
+   * missing from Kafka (false: all of it is there). For messages outside
+   * the change count, such as schema changes, which a replay may not repeat
+   * one for one.
+   */
+  admitsTransaction(commitLsn: Lsn): boolean {
+    return commitLsn >= this.#point.lsn;
+  }
+
   /** The position right after the change last counted, within its transaction. */
   position(): StreamPosition {
     return {

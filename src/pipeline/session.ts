@@ -29,6 +29,7 @@ import { messageSize, type OutgoingMessage } from "./message.ts";
 import type { DeliveryFailure, RouteTarget } from "./route.ts";
 import { Router } from "./router.ts";
 import { ReplayGate } from "./exactly_once.ts";
+import type { SchemaChange } from "./schema_change.ts";
 
 /** What a source's sessions share: where messages go and what they are charged to. */
 export interface PipelineContext {
@@ -38,6 +39,8 @@ export interface PipelineContext {
   readonly database?: string;
   /** The targets that take this source's changes. */
   readonly targets: readonly RouteTarget[];
+  /** The topic of schema-change messages; none are sent when absent. */
+  readonly schemaChangeTopic?: string;
   readonly sink: Sink<OutgoingMessage>;
   /** The source's in-flight account. */
   readonly account: InflightAccount;
@@ -104,6 +107,7 @@ export class PipelineSession {
       metrics: context.metrics,
       database: context.database,
       hand: (parts, failure) => this.#hand(parts, failure),
+      schemaChangeTopic: context.schemaChangeTopic,
     }, context.targets);
     context.metrics.flushLsn.labels(context.source).set(Number(initialLsn));
     this.#replay = context.sink.claim === undefined ? null : new ReplayGate();
@@ -193,6 +197,15 @@ export class PipelineSession {
     if (!replay.admit(event.commitLsn, event.lsn)) return;
     this.#router.deadLetterUndecodable(event, error, tx);
     this.#context.sink.mark!(replay.position());
+  }
+
+  /** A schema change in the open transaction `tx`: sent to the schema-change topic, if any. */
+  schemaChange(change: SchemaChange, tx: TransactionHandle): void {
+    // Exactly-once delivery skips it with its whole transaction only: a
+    // replay may not see the same schema changes (its relation cache starts
+    // empty), so they stay out of the change count.
+    if (this.#replay?.admitsTransaction(change.commitLsn) === false) return;
+    this.#router.schemaChange(change, tx);
   }
 
   /** A relation's columns became known: warns once of filter columns it lacks. */

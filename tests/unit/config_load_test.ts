@@ -44,6 +44,7 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     statusIntervalMs: 10_000,
     messages: false,
     bigNumbers: "string",
+    jsonValues: "parsed",
     connectTimeoutMs: 10_000,
     reconnect: { initialMs: 1_000, maxMs: 60_000, multiplier: 2, jitter: 0.2 },
     snapshot: "initial",
@@ -52,6 +53,12 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     heartbeatIntervalMs: 0,
     heartbeatTable: null,
     transactionalId: "pg2kafka.default",
+    schemaChanges: {
+      enabled: false,
+      via: "relation",
+      topic: "pg2kafka.default.schema_changes",
+      installTrigger: false,
+    },
   });
   assert.deepEqual(config.kafka, {
     brokers: ["127.0.0.1:9092"],
@@ -100,11 +107,21 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     topic: "pg2kafka.{schema}.{table}",
     keyColumns: [],
     format: "json",
+    debezium: {
+      decimalHandlingMode: "precise",
+      timePrecisionMode: "adaptive",
+      binaryHandlingMode: "bytes",
+      intervalHandlingMode: "numeric",
+      moneyFractionDigits: 2,
+      unavailableValuePlaceholder: "__debezium_unavailable_value",
+      schemas: false,
+    },
     mode: "change",
     where: null,
     filter: null,
     tombstones: false,
     maxMessageBytes: 1_048_576,
+    columnRules: [],
   });
 });
 

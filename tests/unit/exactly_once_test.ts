@@ -269,3 +269,12 @@ tables = ["public.orders"]
   assert.equal(config.sources[0].transactionalId, "pg2kafka.main");
   assert.equal(config.kafka.transactions.progressTopic, "pg2kafka.progress");
 });
+
+Deno.test("ReplayGate.admitsTransaction() tells whole transactions in Kafka from the rest", () => {
+  const gate = new ReplayGate({
+    lsn: 0x200n,
+    partial: { commitLsn: 0x300n, changes: 1, changeLsn: 0x210n },
+  });
+  assert.equal(gate.admitsTransaction(0x100n), false);
+  assert.equal(gate.admitsTransaction(0x300n), true);
+});
