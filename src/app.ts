@@ -24,6 +24,7 @@ import {
 import { SlotMonitor } from "./ops/slot_monitor.ts";
 import { type InflightAccount, InflightBudget } from "./pipeline/inflight.ts";
 import type { ConnectionSettings } from "./source/connect.ts";
+import { ServerConnections } from "./source/connections.ts";
 import { Source, type SourceSettings } from "./source/source.ts";
 
 const log = logger("app");
@@ -38,6 +39,8 @@ export class Pipeline {
   readonly #accounts = new Map<string, InflightAccount>();
   readonly #kafkaProbe: KafkaProbe;
   readonly #slotMonitor: SlotMonitor;
+  /** The ordinary-query pools the sources share, one per server and credentials. */
+  readonly #connections: ServerConnections;
   readonly #secrets: readonly string[];
   #http: OpsServer | null = null;
   #runs: Promise<void>[] = [];
@@ -69,8 +72,12 @@ export class Pipeline {
       maxBytes: limits.maxInflightBytes,
     });
     for (const { name } of config.sources) this.#accounts.set(name, this.#budget.account(name));
+    this.#connections = new ServerConnections({
+      maxConnections: limits.maxQueryConnections,
+      idleTimeoutMs: limits.queryIdleTimeoutMs,
+    });
     this.sources = config.sources.map((source) =>
-      new Source(sourceSettings(source), {
+      new Source(sourceSettings(source, this.#connections), {
         sink: this.sink,
         account: this.#accounts.get(source.name)!,
         metrics: this.metrics,
@@ -133,7 +140,11 @@ export class Pipeline {
     await Promise.all(this.#runs);
     clearInterval(this.#gauges);
     await this.sink.stop();
-    await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop()]);
+    await Promise.all([
+      this.#kafkaProbe.stop(),
+      this.#slotMonitor.stop(),
+      this.#connections.close(),
+    ]);
     await this.#http?.shutdown();
   }
 
@@ -279,10 +290,12 @@ export function connectionOf(source: SourceConfig): ConnectionSettings {
   };
 }
 
-function sourceSettings(source: SourceConfig): SourceSettings {
+function sourceSettings(source: SourceConfig, connections: ServerConnections): SourceSettings {
+  const connection = connectionOf(source);
   return {
     name: source.name,
-    connection: connectionOf(source),
+    connection,
+    queries: connections.queries(connection),
     setup: {
       slot: source.slot,
       createSlot: source.createSlot,

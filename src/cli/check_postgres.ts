@@ -89,7 +89,7 @@ export async function gatherPostgresFacts(
   source: SourceConfig,
 ): Promise<PostgresFacts | PostgresUnavailable> {
   const settings = connectionOf(source);
-  const sql = openQueryConnection(settings);
+  const sql = openQueryConnection(settings, "check");
   try {
     const server = await serverFacts(sql).catch((error) => unavailable(error));
     if ("status" in server) return server;

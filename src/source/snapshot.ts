@@ -317,7 +317,7 @@ const REPLICA_IDENTITIES: Record<string, ReplicaIdentity> = {
  * @throws the abort reason when `run.signal` aborts.
  */
 export async function runSnapshot(run: SnapshotRun): Promise<void> {
-  const sql = openQueryConnection(run.connection);
+  const sql = openQueryConnection(run.connection, "snapshot");
   const started = Date.now();
   try {
     const { tx, rows, tables } = await sql.begin(

@@ -36,6 +36,7 @@ import { Router, type RouteTarget } from "../pipeline/router.ts";
 import { type BackendFactory, postgresBackend, type SessionBackend } from "./backend.ts";
 import { ChangeDecoder } from "./changes.ts";
 import { type ConnectionSettings, describeStreamError } from "./connect.ts";
+import type { QueryPool } from "./connections.ts";
 import { ValueConversionError } from "./errors.ts";
 import { needsPrimaryKey, type PrimaryKeys, primaryKeyUnknown } from "./keys.ts";
 import {
@@ -65,6 +66,8 @@ export interface SourceSettings {
   snapshot?: SnapshotSettings;
   /** Heartbeats (see heartbeat.ts); none when left out. */
   heartbeat?: HeartbeatSettings;
+  /** The ordinary-query pool of the source's server (see connections.ts). */
+  queries?: QueryPool;
 }
 
 /** Shared parts of the pipeline a source feeds. */
