@@ -23,7 +23,14 @@ import { ConfigError, loadConfig, secretsOf } from "../config/mod.ts";
 import type { Config, SourceConfig } from "../config/mod.ts";
 import { redact } from "../ops/log.ts";
 import { gatherKafkaFacts, judgeKafka, planTopics } from "./check_kafka.ts";
-import { gatherPostgresFacts, judgePostgres } from "./check_postgres.ts";
+import { connectionOf } from "../app.ts";
+import { planConnections } from "../source/connections.ts";
+import {
+  gatherPostgresFacts,
+  judgeConnections,
+  judgePostgres,
+  type PostgresFacts,
+} from "./check_postgres.ts";
 
 /** Exit codes of `pg2kafka check`. */
 export const CHECK_EXIT = { ok: 0, invalid: 2, unreachable: 3, unusable: 4 } as const;
@@ -101,13 +108,29 @@ export async function runCheck(path: string, options: CheckOptions): Promise<num
     lines.push(line);
     print(redact(formatCheckLine(line), secrets));
   };
-  for (const source of config.sources) (await checkSource(source)).forEach(report);
+  /** The facts of one reachable source per server (`host:port`). */
+  const servers = new Map<string, PostgresFacts>();
+  for (const source of config.sources) {
+    const facts = await gatherPostgresFacts(source);
+    checkSource(source, facts).forEach(report);
+    if (!("status" in facts)) servers.set(`${source.host}:${source.port}`, facts);
+  }
+  const plans = planConnections(
+    config.sources.map(connectionOf),
+    config.limits.maxQueryConnections,
+  );
+  for (const plan of plans) {
+    const facts = servers.get(plan.server);
+    if (facts !== undefined) report(judgeConnections(plan, facts));
+  }
   (await checkKafka(config)).forEach(report);
   return checkExitCode(lines);
 }
 
-async function checkSource(source: SourceConfig): Promise<CheckLine[]> {
-  const facts = await gatherPostgresFacts(source);
+function checkSource(
+  source: SourceConfig,
+  facts: Awaited<ReturnType<typeof gatherPostgresFacts>>,
+): CheckLine[] {
   if (!("status" in facts)) return judgePostgres(source, facts);
   const where = `${source.host}:${source.port}/${source.database}`;
   const text = facts.status === "unreachable"
