@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Config, SourceConfig, TargetConfig } from "./config/mod.ts";
+import type { Config, LimitsConfig, SourceConfig, TargetConfig } from "./config/mod.ts";
 import { secretsOf } from "./config/mod.ts";
 import { createKafka } from "./kafka/client.ts";
 import { KafkaSink } from "./kafka/sink.ts";
@@ -26,6 +26,7 @@ import { type InflightAccount, InflightBudget } from "./pipeline/inflight.ts";
 import type { ConnectionSettings } from "./source/connect.ts";
 import { ServerConnections } from "./source/connections.ts";
 import { Source, type SourceSettings } from "./source/source.ts";
+import { removeLeftovers } from "./pipeline/spill.ts";
 
 const log = logger("app");
 
@@ -77,7 +78,7 @@ export class Pipeline {
       idleTimeoutMs: limits.queryIdleTimeoutMs,
     });
     this.sources = config.sources.map((source) =>
-      new Source(sourceSettings(source, this.#connections), {
+      new Source(sourceSettings(source, this.#connections, limits), {
         sink: this.sink,
         account: this.#accounts.get(source.name)!,
         metrics: this.metrics,
@@ -121,6 +122,7 @@ export class Pipeline {
     this.#gauges = setInterval(() => this.#updateGauges(), GAUGE_INTERVAL_MS);
     this.#kafkaProbe.start();
     this.#slotMonitor.start();
+    await this.#removeSpillLeftovers();
     await this.sink.start();
     this.#runs = this.sources.map((source) => this.#run(source));
     log.info("Pipeline started with {sources} source(s) and {targets} target(s)", {
@@ -146,6 +148,21 @@ export class Pipeline {
       this.#connections.close(),
     ]);
     await this.#http?.shutdown();
+  }
+
+  /** Removes the spill files a crashed run left (see pipeline/spill.ts). */
+  async #removeSpillLeftovers(): Promise<void> {
+    const dir = this.#config.limits.spillDir;
+    for (const { name } of this.#config.sources) {
+      const removed = await removeLeftovers(dir, name);
+      if (removed > 0) {
+        log.info("Removed {removed} spill file(s) a previous run of source {source} left", {
+          source: name,
+          removed,
+          dir,
+        });
+      }
+    }
   }
 
   /** What `/ready` reports: whether changes flow, and which check fails for which source. */
@@ -290,12 +307,17 @@ export function connectionOf(source: SourceConfig): ConnectionSettings {
   };
 }
 
-function sourceSettings(source: SourceConfig, connections: ServerConnections): SourceSettings {
+function sourceSettings(
+  source: SourceConfig,
+  connections: ServerConnections,
+  limits: LimitsConfig,
+): SourceSettings {
   const connection = connectionOf(source);
   return {
     name: source.name,
     connection,
     queries: connections.queries(connection),
+    spill: { limitBytes: limits.transactionBufferBytes, dir: limits.spillDir },
     setup: {
       slot: source.slot,
       createSlot: source.createSlot,

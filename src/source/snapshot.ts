@@ -378,7 +378,7 @@ async function readAll(
   const tx = run.checkpoint.begin(xid);
   let rows = 0;
   for (const table of tables) rows += await readTable(sql, run, decoder, table, tx);
-  run.router.commit(tx);
+  await run.router.commit(tx, run.signal);
   run.checkpoint.commit(tx, run.consistentPoint);
   return { tx, rows, tables: tables.length };
 }

@@ -48,6 +48,7 @@ import {
   type UpdateMessage,
 } from "./pgoutput.ts";
 import type { SlotSetup } from "./slot.ts";
+import type { SpillSettings } from "../pipeline/spill.ts";
 import { Heartbeat, type HeartbeatSettings } from "./heartbeat.ts";
 import { type BeforeStreaming, type SnapshotSettings, snapshotStep } from "./snapshot.ts";
 import type { ReplicationStream } from "./stream.ts";
@@ -68,6 +69,8 @@ export interface SourceSettings {
   heartbeat?: HeartbeatSettings;
   /** The ordinary-query pool of the source's server (see connections.ts). */
   queries?: QueryPool;
+  /** Where transaction targets spill held transactions (see pipeline/spill.ts). */
+  spill?: SpillSettings;
 }
 
 /** Shared parts of the pipeline a source feeds. */
@@ -253,9 +256,13 @@ class Session {
   #coalesceTimer: ReturnType<typeof setTimeout> | undefined;
   #waitingForRoom = false;
   #circuitOpen = false;
-  /** Frames received (or re-queued) while a primary-key lookup runs, in WAL order. */
+  /**
+   * Frames received (or re-queued) while a primary-key lookup or the replay
+   * of a spilled transaction runs, in WAL order.
+   */
   readonly #held: HeldFrame[] = [];
-  #lookingUp = false;
+  /** Set while frames are held (see {@linkcode #held}). */
+  #holding = false;
   /** The relation whose primary key was just looked up: its Relation goes through as is. */
   #lookedUp: number | null = null;
   /** Aborts the work before streaming (the snapshot) when the source stops. */
@@ -295,6 +302,7 @@ class Session {
       sink: this.#deps.sink,
       metrics: this.#deps.metrics,
       database: this.#settings.connection.database,
+      spill: this.#settings.spill,
     }, this.#deps.targets);
     this.#primaryKeys = await this.#backend.publishedPrimaryKeys();
     await beforeStreaming?.(this.#router, this.checkpoint, this.#stopSignal.signal);
@@ -312,7 +320,12 @@ class Session {
     this.#stream = stream;
     this.#circuitOpen = this.#deps.sink.circuitState === "open";
     this.#statusTimer = setInterval(() => this.#sendStatus(), this.#settings.statusIntervalMs);
-    this.#stream.closed.then(() => this.#stopTimers());
+    this.#stream.closed.then(() => {
+      this.#stopTimers();
+      // Whatever a target holds belongs to a transaction the next session reads again.
+      this.#stopSignal.abort(new Error(`Stream of source ${this.#settings.name} ended`));
+      this.#router.discard();
+    });
     this.#deps.metrics.flushLsn.labels(name).set(Number(confirmedLsn));
     this.#applyBackpressure();
   }
@@ -355,7 +368,7 @@ class Session {
   }
 
   #onXLogData(walStart: Lsn, payload: Uint8Array): void {
-    if (this.#lookingUp) {
+    if (this.#holding) {
       this.#held.push({ walStart, payload: payload.slice() });
       return;
     }
@@ -380,12 +393,14 @@ class Session {
       case "begin":
         this.#tx = this.checkpoint.begin(message.xid);
         return;
-      case "commit":
-        this.#router.commit(this.#currentTx("Commit"));
-        this.checkpoint.commit(this.#currentTx("Commit"), message.endLsn);
+      case "commit": {
+        const tx = this.#currentTx("Commit");
         this.#tx = null;
-        this.#deps.metrics.transactions.labels(this.#settings.name).inc();
+        const replay = this.#router.commit(tx, this.#stopSignal.signal);
+        if (replay === null) return this.#commit(tx, message.endLsn);
+        this.#holdUntil(replay.then(() => this.#commit(tx, message.endLsn)));
         return;
+      }
       case "relation": {
         const relation = this.#decoder.relations.require(message.relationId, "Relation");
         const columns = relation.columns.map((column) => column.name);
@@ -408,27 +423,45 @@ class Session {
       primaryKeyUnknown(this.#primaryKeys, message);
   }
 
+  #commit(tx: TransactionHandle, endLsn: Lsn): void {
+    this.checkpoint.commit(tx, endLsn);
+    this.#deps.metrics.transactions.labels(this.#settings.name).inc();
+  }
+
   /**
    * Holds `frame` (a Relation message) and everything after it until the
-   * relation's primary key is known, then replays them in order. Reading
-   * stops meanwhile, so few frames pile up.
+   * relation's primary key is known, then replays them in order.
    */
   #lookUpPrimaryKey(relationId: number, frame: HeldFrame): void {
     this.#held.unshift(frame);
-    this.#lookingUp = true;
+    this.#holdUntil(
+      this.#backend.primaryKeys([relationId]).then((keys) => {
+        for (const [id, columns] of keys) this.#primaryKeys.set(id, columns);
+        this.#lookedUp = relationId;
+      }),
+    );
+  }
+
+  /**
+   * Holds the frames that arrive until `work` is done, then processes them in
+   * order. Reading stops meanwhile, so few frames pile up.
+   */
+  #holdUntil(work: Promise<void>): void {
+    this.#holding = true;
     this.#stream?.pause();
-    this.#backend.primaryKeys([relationId]).then((keys) => {
+    work.then(() => {
       if (this.#ended) return; // the next session starts over from the slot
-      for (const [id, columns] of keys) this.#primaryKeys.set(id, columns);
-      this.#lookingUp = false;
-      this.#lookedUp = relationId;
+      this.#holding = false;
       this.#replayHeld();
-    }).catch((error) => this.#fail(error));
+    }).catch((error) => {
+      // Aborted because the source stops or the stream ended: nothing failed.
+      if (!this.#stopSignal.signal.aborted) this.#fail(error);
+    });
   }
 
   #replayHeld(): void {
     try {
-      while (!this.#lookingUp && this.#held.length > 0) {
+      while (!this.#holding && this.#held.length > 0) {
         const frame = this.#held.shift()!;
         this.#process(frame.walStart, frame.payload);
       }
@@ -457,7 +490,7 @@ class Session {
 
   #onKeepalive(walEnd: Lsn, replyRequested: boolean): void {
     // Held frames are received but not yet in the checkpoint: nothing is idle then.
-    if (!this.#lookingUp) {
+    if (!this.#holding) {
       this.checkpoint.idle(walEnd);
       // The walsender caught up: a share of the budget kept since the last
       // wait for room would only hold the other sources back.
@@ -474,7 +507,7 @@ class Session {
     const stream = this.#stream;
     if (stream === null) return;
     const account = this.#deps.account;
-    if (this.#circuitOpen || account.full || this.#lookingUp) {
+    if (this.#circuitOpen || account.full || this.#holding) {
       if (!stream.paused) stream.pause();
       if (!this.#waitingForRoom && account.full) {
         this.#waitingForRoom = true;

@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import type { Sql } from "postgres";
 import type { ConnectionSettings } from "../../src/source/connect.ts";
-import {
-  planConnections,
-  serverKey,
-  ServerConnections,
-} from "../../src/source/connections.ts";
+import { planConnections, ServerConnections, serverKey } from "../../src/source/connections.ts";
 
 /** A fake connection that records whether it was closed. */
 interface FakeConnection {
