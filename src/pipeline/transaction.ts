@@ -33,6 +33,7 @@
  * @module
  */
 import { formatLsn, type Lsn, parseLsn } from "../lsn.ts";
+import { logger } from "../ops/log.ts";
 import type { ChangeEvent, Row } from "../model.ts";
 import type { TransactionSummary } from "../filter/mod.ts";
 // The filter module exposes no syntax-tree query; the tree tells whether a
@@ -76,6 +77,8 @@ export type Hand = (
   message: Omit<OutgoingMessage, "size">,
   failure: DeliveryFailure | null,
 ) => void;
+
+const log = logger("transaction");
 
 /** Held events of a target that never spills (no spill settings given): memory only. */
 const NEVER_SPILL: SpillSettings = { limitBytes: Infinity, dir: "" };
@@ -328,8 +331,21 @@ export class TransactionTarget {
   }
 
   #hold(held: HeldEvents, json: string, xid: number): void {
+    const spilled = held.spilled;
     try {
       held.push(json, xid);
+      if (!spilled && held.spilled) {
+        log.info(
+          "Transaction {xid} of target {target} outgrew {limitBytes} bytes: spilling to {dir}",
+          {
+            source: this.#context.source,
+            target: this.#target.name,
+            xid,
+            limitBytes: this.#context.spill?.limitBytes,
+            dir: this.#context.spill?.dir,
+          },
+        );
+      }
     } catch (error) {
       throw new Error(
         `Target ${this.#target.name} cannot spill transaction ${xid} to ` +
