@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig, parseConfig, secretsOf } from "../../src/config/mod.ts";
 
@@ -70,7 +71,14 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     retry: { initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 0.2 },
     circuitBreaker: { failureThreshold: 5, openDurationMs: 10_000 },
   });
-  assert.deepEqual(config.limits, { maxInflightMessages: 5_000, maxInflightBytes: 67_108_864 });
+  assert.deepEqual(config.limits, {
+    maxInflightMessages: 5_000,
+    maxInflightBytes: 67_108_864,
+    maxQueryConnections: 2,
+    queryIdleTimeoutMs: 30_000,
+    transactionBufferBytes: 16 * 1024 * 1024,
+    spillDir: join(tmpdir(), "pg2kafka-spill"),
+  });
   assert.deepEqual(config.http, {
     enabled: true,
     listen: { hostname: "127.0.0.1", port: 9187 },
