@@ -21,10 +21,9 @@
  */
 import { ConfigError, loadConfig, secretsOf } from "../config/mod.ts";
 import type { Config, SourceConfig } from "../config/mod.ts";
-import { redact } from "../ops/log.ts";
+import { redact } from "../telemetry/log.ts";
 import { gatherKafkaFacts, judgeKafka, planTopics } from "./check_kafka.ts";
-import { connectionOf } from "../app.ts";
-import { planConnections } from "../source/connections.ts";
+import { connectionOf, planConnections } from "../source/mod.ts";
 import {
   gatherPostgresFacts,
   judgeConnections,

@@ -54,6 +54,7 @@ export function resolveConfig(
       queryIdleTimeoutMs: validated.limits.query_idle_timeout,
       transactionBufferBytes: validated.limits.transaction_buffer_bytes,
       spillDir: resolveSpillDir(validated.limits.spill_dir, baseDir),
+      stuckAfterMs: validated.limits.stuck_after,
     },
     targets,
     http: {

@@ -196,6 +196,7 @@ export const limitsSchema = z.strictObject({
   query_idle_timeout: duration().prefault("30s"),
   transaction_buffer_bytes: size().prefault("16MiB"),
   spill_dir: z.string().prefault(""),
+  stuck_after: duration().prefault("5m"),
 }).prefault({});
 
 /** Placeholders that differ between the changes of one transaction. */

@@ -12,7 +12,7 @@ import type { TopicRenderer } from "./topics.ts";
 
 export type { TableName } from "./tables.ts";
 
-/** Exponential backoff settings; the shape `Backoff` in `src/kafka/backoff.ts` takes. */
+/** Exponential backoff settings; the shape `Backoff` in `src/backoff.ts` takes. */
 export interface BackoffConfig {
   /** First delay, in milliseconds. */
   initialMs: number;
@@ -132,6 +132,11 @@ export interface LimitsConfig {
   transactionBufferBytes: number;
   /** Folder of the spill files (absolute). */
   spillDir: string;
+  /**
+   * How long messages may wait in flight with none settled before the
+   * connector counts as stuck (/health fails), in milliseconds.
+   */
+  stuckAfterMs: number;
 }
 
 /** A route: which changes go to which topics, in which shape. */

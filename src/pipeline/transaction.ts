@@ -33,7 +33,7 @@
  * @module
  */
 import { formatLsn, type Lsn, parseLsn } from "../lsn.ts";
-import { logger } from "../ops/log.ts";
+import { logger } from "../telemetry/log.ts";
 import type { ChangeEvent, Row } from "../model.ts";
 import type { TransactionSummary } from "../filter/mod.ts";
 // The filter module exposes no syntax-tree query; the tree tells whether a
@@ -48,14 +48,8 @@ import {
   keyRow,
   type TransactionPartFields,
 } from "./encode.ts";
-import {
-  approximateBytes,
-  HEADER,
-  type MessageOrigin,
-  messageSize,
-  type OutgoingMessage,
-} from "./message.ts";
-import type { FilterInput, RouteContext, RouteTarget } from "./router.ts";
+import { approximateBytes, HEADER, type MessageOrigin, messageSize } from "./message.ts";
+import type { DeliveryFailure, FilterInput, Hand, RouteContext, RouteTarget } from "./route.ts";
 import { HeldEvents, type SpillSettings } from "./spill.ts";
 
 /** Header names a transaction message carries besides {@linkcode HEADER}'s. */
@@ -63,20 +57,6 @@ export const TRANSACTION_HEADER = {
   part: "pg2kafka.part",
   last: "pg2kafka.last",
 } as const;
-
-/** Why a message goes to the dead-letter topic. */
-export interface DeliveryFailure {
-  /** Short machine-readable reason, e.g. `filter_failed`. */
-  readonly reason: string;
-  /** What went wrong, in words. */
-  readonly error: string;
-}
-
-/** Hands a message to the sink, or to the dead-letter topic when `failure` is set. */
-export type Hand = (
-  message: Omit<OutgoingMessage, "size">,
-  failure: DeliveryFailure | null,
-) => void;
 
 const log = logger("transaction");
 
@@ -233,8 +213,6 @@ export class TransactionTarget {
   readonly #context: RouteContext;
   readonly #hand: Hand;
   readonly #topic: string;
-  /** Set when Kafka cannot accept `#topic`: every message goes to the dead-letter topic. */
-  readonly #topicFailure: DeliveryFailure | null;
   readonly #key: string;
   readonly #capacity: number;
   readonly #filtered: { inc(): void };
@@ -247,13 +225,11 @@ export class TransactionTarget {
   /**
    * @param target the target; its topic must not depend on the table or op
    * (the config rejects `{schema}`, `{table}` and `{op}` in transaction mode).
-   * @param topicFailure set when Kafka would refuse the target's topic name.
    */
   constructor(
     target: RouteTarget,
     context: RouteContext,
     hand: Hand,
-    topicFailure: (topic: string) => DeliveryFailure | null,
   ) {
     this.#target = target;
     this.#context = context;
@@ -261,7 +237,6 @@ export class TransactionTarget {
     this.holdsUntilCommit = target.filter !== null && usesTransactionFields(target.filter.source);
     // Only {source} varies: the other arguments cannot show in the topic.
     this.#topic = target.topicFor(context.source, "", "", "insert");
-    this.#topicFailure = topicFailure(this.#topic);
     // One key per source: its transactions share a partition, in commit order.
     this.#key = JSON.stringify({ source: context.source });
     this.#capacity = (target.maxMessageBytes ?? Infinity) - this.#envelopeBytes();
@@ -362,12 +337,12 @@ export class TransactionTarget {
     summary: TransactionSummary | undefined,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const account = this.#context.account;
     const bytes = held.spilledBytes;
     for await (const events of held.drain()) {
       signal?.throwIfAborted();
       this.#decideHeld(parts, events, summary);
-      if (account.full) await untilAborted(account.waitForRoom(), signal);
+      const room = this.#context.whenRoom?.() ?? null;
+      if (room !== null) await untilAborted(room, signal);
     }
     signal?.throwIfAborted();
     parts.finish();
@@ -446,7 +421,7 @@ export class TransactionTarget {
         value,
         headers: this.#partHeaders(fields, firstLsn),
         origin: this.#origin(facts, firstLsn, "*", events.length),
-      }, this.#topicFailure);
+      }, null);
     });
   }
 
@@ -488,13 +463,10 @@ export class TransactionTarget {
   }
 
   #origin(facts: TransactionFacts, lsn: Lsn, table: string, events: number): MessageOrigin {
-    const { source, checkpoint, account } = this.#context;
     return {
-      source,
+      source: this.#context.source,
       target: this.#target.name,
-      checkpoint,
       tx: facts.tx,
-      account,
       lsn,
       xid: facts.xid,
       table,

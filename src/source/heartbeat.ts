@@ -31,7 +31,7 @@
  * @module
  */
 import type { Sql } from "postgres";
-import { logger } from "../ops/log.ts";
+import { logger } from "../telemetry/log.ts";
 import type { ConnectionSettings } from "./connect.ts";
 import { type QueryPool, ServerConnections } from "./connections.ts";
 import { qualifiedName, type TableName } from "./slot.ts";

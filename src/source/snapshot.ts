@@ -58,12 +58,10 @@
  */
 import type { Sql } from "postgres";
 import { formatLsn, type Lsn } from "../lsn.ts";
-import { logger } from "../ops/log.ts";
+import { logger } from "../telemetry/log.ts";
+import type { Metrics } from "../telemetry/metrics.ts";
+import type { PipelineSession, TransactionHandle } from "../pipeline/mod.ts";
 import { expectedRows, type ProgressReport, SnapshotProgress } from "./snapshot_progress.ts";
-import type { Metrics } from "../ops/metrics.ts";
-import type { Checkpoint, TransactionHandle } from "../pipeline/checkpoint.ts";
-import type { InflightAccount } from "../pipeline/inflight.ts";
-import type { Router } from "../pipeline/router.ts";
 import { ChangeDecoder } from "./changes.ts";
 import { type ConnectionSettings, openQueryConnection } from "./connect.ts";
 import { ValueConversionError } from "./errors.ts";
@@ -97,8 +95,6 @@ const MAX_SLOT_NAME = 63;
 const MARKER_SUFFIX = "_snapshot";
 /** Hex digits of the slot-name hash that keeps truncated marker names apart. */
 const MARKER_HASH_DIGITS = 8;
-/** How often the end of a snapshot checks whether Kafka acked everything. */
-const ACK_POLL_MS = 100;
 /** `server_version_num` from which pg_publication_tables has column lists and row filters. */
 const PG15 = 150_000;
 const XID_MODULUS = 2n ** 32n;
@@ -231,23 +227,18 @@ export interface SnapshotRun {
   fetchRows: number;
   progressIntervalMs: number;
   values: ValueOptions;
-  router: Router;
-  checkpoint: Checkpoint;
-  account: InflightAccount;
+  /** The session the rows go to, as one transaction committed at the consistent point. */
+  pipeline: PipelineSession;
   metrics: Metrics;
   /** Aborts the snapshot (shutdown); the next start snapshots again. */
   signal: AbortSignal;
 }
 
 /**
- * Work a session does after building its router and checkpoint and before it
+ * Work a session does after building its pipeline session and before it
  * starts streaming; `signal` aborts when the source stops.
  */
-export type BeforeStreaming = (
-  router: Router,
-  checkpoint: Checkpoint,
-  signal: AbortSignal,
-) => Promise<void>;
+export type BeforeStreaming = (pipeline: PipelineSession, signal: AbortSignal) => Promise<void>;
 
 /** What {@linkcode snapshotStep} needs of a source. */
 export interface SnapshotSource {
@@ -264,13 +255,13 @@ export interface SnapshotSource {
  */
 export function snapshotStep(
   source: SnapshotSource,
-  deps: { account: InflightAccount; metrics: Metrics },
+  deps: { metrics: Metrics },
   slot: SlotState,
 ): BeforeStreaming | undefined {
   const snapshotName = slot.snapshotName;
   if (snapshotName === undefined || source.snapshot === undefined) return undefined;
   const { fetchRows, progressIntervalMs } = source.snapshot;
-  return (router, checkpoint, signal) =>
+  return (pipeline, signal) =>
     runSnapshot({
       source: source.name,
       connection: source.connection,
@@ -281,9 +272,7 @@ export function snapshotStep(
       fetchRows,
       progressIntervalMs,
       values: source.values,
-      router,
-      checkpoint,
-      account: deps.account,
+      pipeline,
       metrics: deps.metrics,
       signal,
     });
@@ -331,7 +320,7 @@ export async function runSnapshot(run: SnapshotRun): Promise<void> {
       "Snapshot of source {source} read {rows} row(s) of {tables} table(s); waiting for Kafka",
       { source: run.source, rows, tables },
     );
-    await waitForAcks(tx, run.signal);
+    await abortable(run.pipeline.whenSettled(tx), run.signal);
     await dropSlot(sql, snapshotMarkerName(run.slot));
     log.info("Snapshot of source {source} complete: {rows} row(s) delivered in {ms} ms", {
       source: run.source,
@@ -378,11 +367,10 @@ async function readAll(
   });
   const commitTime = BigInt(startedMs) * MICROS_PER_MS - PG_EPOCH_OFFSET_MICROS;
   decoder.apply({ tag: "begin", finalLsn: run.consistentPoint, commitTime, xid }, 0n);
-  const tx = run.checkpoint.begin(xid);
+  const tx = run.pipeline.begin(xid);
   let rows = 0;
   for (const table of tables) rows += await readTable(sql, run, decoder, table, tx);
-  await run.router.commit(tx, run.signal);
-  run.checkpoint.commit(tx, run.consistentPoint);
+  await run.pipeline.commit(tx, run.consistentPoint, run.signal);
   return { tx, rows, tables: tables.length };
 }
 
@@ -513,7 +501,7 @@ async function readTable(
 ): Promise<number> {
   const relation = decoder.relations.require(table.relationId, "snapshot");
   const name = `${table.schema}.${table.table}`;
-  run.router.describeRelation(
+  run.pipeline.relation(
     table.schema,
     table.table,
     relation.columns.map((column) => column.name),
@@ -536,7 +524,7 @@ async function readTable(
     const chunk of sql.unsafe(selectAll(table, relation.columns)).raw().cursor(run.fetchRows)
   ) {
     for (const raw of chunk as unknown as (Uint8Array | null)[][]) {
-      await waitForRoom(run.account, run.signal);
+      await waitForRoom(run.pipeline, run.signal);
       const newTuple = raw.map((value) => value === null ? null : text.decode(value));
       routeRow(run, decoder, { tag: "insert", relationId: table.relationId, newTuple }, tx);
     }
@@ -634,26 +622,22 @@ function routeRow(
   try {
     const [event] = decoder.apply(message, run.consistentPoint);
     event.op = "snapshot";
-    run.router.route(event, tx);
+    run.pipeline.route(event, tx);
   } catch (error) {
     if (!(error instanceof ValueConversionError)) throw error;
     const event = decoder.rawChange(message, run.consistentPoint);
     event.op = "snapshot";
-    run.router.deadLetterUndecodable(event, error.message, tx);
+    run.pipeline.undecodable(event, error.message, tx);
   }
 }
 
-/** Waits while the in-flight budget is full; throws the abort reason on abort. */
-async function waitForRoom(account: InflightAccount, signal: AbortSignal): Promise<void> {
+/**
+ * Waits while the session waits (in-flight budget full, or the sink refuses
+ * to try); throws the abort reason on abort.
+ */
+async function waitForRoom(pipeline: PipelineSession, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted();
-  while (account.full) await abortable(account.waitForRoom(), signal);
-}
-
-/** Waits until every message of the snapshot transaction is acked. */
-async function waitForAcks(tx: TransactionHandle, signal: AbortSignal): Promise<void> {
-  while (tx.settledMessages < tx.trackedMessages) {
-    await abortable(new Promise((resolve) => setTimeout(resolve, ACK_POLL_MS)), signal);
-  }
+  while (pipeline.waiting) await abortable(pipeline.whenReadable(), signal);
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -7,10 +7,10 @@
 import assert from "node:assert/strict";
 import type { Sql } from "postgres";
 import { parseLsn } from "../../src/lsn.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
-import { Checkpoint } from "../../src/pipeline/checkpoint.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
-import type { Router } from "../../src/pipeline/router.ts";
+import { PipelineSession } from "../../src/pipeline/session.ts";
+import { MemorySink } from "../fixtures/memory_sink.ts";
 import { runSnapshot, SnapshotError, type SnapshotRun } from "../../src/source/snapshot.ts";
 import { expectedRows } from "../../src/source/snapshot_progress.ts";
 import {
@@ -453,7 +453,18 @@ Deno.test(
   "runSnapshot() names the snapshot and the slot when the snapshot cannot be imported",
   integration,
   async () => {
-    const checkpoint = new Checkpoint();
+    const metrics = new Metrics();
+    const pipeline = new PipelineSession(
+      {
+        source: "main",
+        targets: [],
+        sink: new MemorySink(),
+        account: new InflightBudget({ maxMessages: 10, maxBytes: 1024 }).account("main"),
+        metrics,
+      },
+      0n,
+      { onFlush: () => {} },
+    );
     const run: SnapshotRun = {
       source: "main",
       connection: {
@@ -472,10 +483,8 @@ Deno.test(
       fetchRows: 10,
       progressIntervalMs: 10_000,
       values: {},
-      router: {} as Router,
-      checkpoint,
-      account: new InflightBudget({ maxMessages: 10, maxBytes: 1024 }).account("main"),
-      metrics: new Metrics(),
+      pipeline,
+      metrics,
       signal: new AbortController().signal,
     };
     await assert.rejects(() => runSnapshot(run), (error: unknown) => {
@@ -486,7 +495,7 @@ Deno.test(
       );
       return true;
     });
-    assert.equal(checkpoint.pendingTransactions, 0, "the failed snapshot began a transaction");
+    assert.equal(pipeline.pendingTransactions, 0, "the failed snapshot began a transaction");
   },
 );
 

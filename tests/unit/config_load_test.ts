@@ -78,6 +78,7 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     queryIdleTimeoutMs: 30_000,
     transactionBufferBytes: 16 * 1024 * 1024,
     spillDir: join(tmpdir(), "pg2kafka-spill"),
+    stuckAfterMs: 300_000,
   });
   assert.deepEqual(config.http, {
     enabled: true,

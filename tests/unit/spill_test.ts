@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseConfig, type TargetConfig } from "../../src/config/mod.ts";
-import type { KafkaSink } from "../../src/kafka/sink.ts";
 import type { ChangeEvent, Row } from "../../src/model.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
+import { handInto, MemorySink } from "../fixtures/memory_sink.ts";
 import { Checkpoint } from "../../src/pipeline/checkpoint.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
 import type { OutgoingMessage } from "../../src/pipeline/message.ts";
@@ -103,19 +103,6 @@ Deno.test("removeLeftovers() removes a source's spill files and nothing else", a
   await Deno.remove(dir, { recursive: true });
 });
 
-class RecordingSink {
-  readonly sent: OutgoingMessage[] = [];
-  readonly deadLettered: OutgoingMessage[] = [];
-
-  send(message: OutgoingMessage): void {
-    this.sent.push(message);
-  }
-
-  deadLetter(message: OutgoingMessage): void {
-    this.deadLettered.push(message);
-  }
-}
-
 function targetsOf(lines: string): readonly TargetConfig[] {
   return parseConfig(
     `
@@ -139,12 +126,13 @@ ${lines}`,
 
 /** A router over one transaction target whose `where` uses `tx.*`. */
 function pipeline(spill: SpillSettings | undefined, maxMessages = 1_000_000) {
-  const sink = new RecordingSink();
+  const sink = new MemorySink();
   const checkpoint = new Checkpoint();
   const metrics = new Metrics();
   const account = new InflightBudget({ maxMessages, maxBytes: 1 << 30 }).account("main");
+  const whenRoom = () => account.full ? account.waitForRoom() : null;
   const router = new Router(
-    { source: "main", checkpoint, account, sink: sink as unknown as KafkaSink, metrics, spill },
+    { source: "main", metrics, hand: handInto(checkpoint, account, sink), spill, whenRoom },
     targetsOf(`where = "tx.size > 1 && new.keep != false && new.amount >= 0"`),
   );
   return { sink, checkpoint, metrics, account, router };
@@ -208,7 +196,8 @@ Deno.test("parts written after a spill are byte-identical to those written witho
   assert.notEqual(replay, null, "the transaction spilled");
   assert.ok(spilling.sink.sent.length > 10, "many parts");
   assert.deepEqual(wire(spilling.sink.sent), wire(inMemory.sink.sent));
-  assert.deepEqual(wire(spilling.sink.deadLettered), wire(inMemory.sink.deadLettered));
+  const deadLetters = (p: Pipeline) => wire(p.sink.deadLettered.map(({ message }) => message));
+  assert.deepEqual(deadLetters(spilling), deadLetters(inMemory));
   assert.equal(spilling.sink.deadLettered.length, 1, "the failing filter dead-letters one event");
   const spilled = await spilling.metrics.transactionSpilledBytes.get();
   assert.ok(spilled.values[0].value > 0, "spilled bytes are counted");
