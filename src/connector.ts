@@ -428,5 +428,6 @@ function sourceSettings(
       progressIntervalMs: source.snapshotProgressIntervalMs,
     },
     heartbeat: { intervalMs: source.heartbeatIntervalMs, table: source.heartbeatTable },
+    schemaChanges: source.schemaChanges.enabled ? source.schemaChanges : undefined,
   };
 }

@@ -30,6 +30,7 @@ import {
   judgePostgres,
   type PostgresFacts,
 } from "./check_postgres.ts";
+import { gatherSchemaFacts, judgeSchema } from "./check_schema.ts";
 
 /** Exit codes of `pg2kafka check`. */
 export const CHECK_EXIT = { ok: 0, invalid: 2, unreachable: 3, unusable: 4 } as const;
@@ -111,7 +112,7 @@ export async function runCheck(path: string, options: CheckOptions): Promise<num
   const servers = new Map<string, PostgresFacts>();
   for (const source of config.sources) {
     const facts = await gatherPostgresFacts(source);
-    checkSource(source, facts).forEach(report);
+    (await checkSource(source, config, facts)).forEach(report);
     if (!("status" in facts)) servers.set(`${source.host}:${source.port}`, facts);
   }
   const plans = planConnections(
@@ -126,16 +127,31 @@ export async function runCheck(path: string, options: CheckOptions): Promise<num
   return checkExitCode(lines);
 }
 
-function checkSource(
+async function checkSource(
   source: SourceConfig,
+  config: Config,
   facts: Awaited<ReturnType<typeof gatherPostgresFacts>>,
-): CheckLine[] {
-  if (!("status" in facts)) return judgePostgres(source, facts);
+): Promise<CheckLine[]> {
+  if (!("status" in facts)) {
+    return [...judgePostgres(source, facts), ...await checkSchema(source, config)];
+  }
   const where = `${source.host}:${source.port}/${source.database}`;
   const text = facts.status === "unreachable"
     ? `cannot reach ${where}: ${facts.error}`
     : `${where} refused the connection: ${facts.error}`;
   return [{ status: facts.status, subject: `postgres ${source.name}`, text }];
+}
+
+/** Column rules and schema-change triggers against the source's tables and event triggers. */
+async function checkSchema(source: SourceConfig, config: Config): Promise<CheckLine[]> {
+  try {
+    return judgeSchema(source, config.targets, await gatherSchemaFacts(source));
+  } catch (error) {
+    const text = `cannot read the tables' columns: ${
+      error instanceof Error ? error.message : String(error)
+    }`;
+    return [{ status: "fail", subject: `postgres ${source.name}`, text }];
+  }
 }
 
 async function checkKafka(config: Config): Promise<CheckLine[]> {

@@ -10,6 +10,7 @@ import type { TransactionSummary } from "../filter/mod.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
 import type { SpillSettings } from "./spill.ts";
 import type { OutgoingMessage } from "./message.ts";
+import type { ColumnRule } from "../config/mod.ts";
 
 /** A filter as the router uses it (see src/filter). */
 export interface RouteFilter {
@@ -46,6 +47,8 @@ export interface RouteTarget {
   readonly maxMessageBytes?: number;
   /** The message value: pg2kafka's contract (the default) or Debezium's envelope. */
   readonly format?: "json" | "debezium";
+  /** Column rules applied before encoding (see columns.ts); none when absent. */
+  readonly columnRules?: readonly ColumnRule[];
 }
 
 /** What the router of one source works with. */
@@ -65,6 +68,8 @@ export interface RouteContext {
    * chunks. Without it, a replay never waits.
    */
   readonly whenRoom?: () => Promise<void> | null;
+  /** The topic of schema-change messages; none are sent when absent. */
+  readonly schemaChangeTopic?: string;
 }
 
 /** Why a message goes to the dead-letter topic. */

@@ -29,6 +29,7 @@ import { messageSize, type OutgoingMessage } from "./message.ts";
 import type { DeliveryFailure, RouteTarget } from "./route.ts";
 import { Router } from "./router.ts";
 import type { SpillSettings } from "./spill.ts";
+import type { SchemaChange } from "./schema_change.ts";
 
 /** What a source's sessions share: where messages go and what they are charged to. */
 export interface PipelineContext {
@@ -38,6 +39,8 @@ export interface PipelineContext {
   readonly database?: string;
   /** The targets that take this source's changes. */
   readonly targets: readonly RouteTarget[];
+  /** The topic of schema-change messages; none are sent when absent. */
+  readonly schemaChangeTopic?: string;
   readonly sink: Sink<OutgoingMessage>;
   /** The source's in-flight account. */
   readonly account: InflightAccount;
@@ -101,6 +104,7 @@ export class PipelineSession {
       hand: (parts, failure) => this.#hand(parts, failure),
       spill: context.spill,
       whenRoom: () => context.account.full ? context.account.waitForRoom() : null,
+      schemaChangeTopic: context.schemaChangeTopic,
     }, context.targets);
     context.metrics.flushLsn.labels(context.source).set(Number(initialLsn));
   }
@@ -164,6 +168,11 @@ export class PipelineSession {
   /** A change whose values do not convert: dead-lettered as raw text for every target. */
   undecodable(event: ChangeEvent, error: string, tx: TransactionHandle): void {
     this.#router.deadLetterUndecodable(event, error, tx);
+  }
+
+  /** A schema change in the open transaction `tx`: sent to the schema-change topic, if any. */
+  schemaChange(change: SchemaChange, tx: TransactionHandle): void {
+    this.#router.schemaChange(change, tx);
   }
 
   /** A relation's columns became known: warns once of filter columns it lacks. */

@@ -51,6 +51,7 @@ import {
 import { approximateBytes, HEADER, type MessageOrigin, messageSize } from "./message.ts";
 import type { DeliveryFailure, FilterInput, Hand, RouteContext, RouteTarget } from "./route.ts";
 import { HeldEvents, type SpillSettings } from "./spill.ts";
+import { ColumnPolicy, type TablePolicy } from "./columns.ts";
 
 /** Header names a transaction message carries besides {@linkcode HEADER}'s. */
 export const TRANSACTION_HEADER = {
@@ -146,6 +147,7 @@ interface EncodedEvent {
   before: Row | null;
   after: Row | null;
   lsn: string;
+  unchanged?: readonly string[];
 }
 
 /** Where a part stands in its transaction. */
@@ -221,6 +223,8 @@ export class TransactionTarget {
   /** Events waiting for the commit, when the `where` uses `tx.*`. */
   readonly #held: HeldEvents | null;
   readonly #spilledBytes: { inc(bytes: number): void };
+  /** The target's column rules, for events held until the commit. */
+  readonly #columns: ColumnPolicy | null;
 
   /**
    * @param target the target; its topic must not depend on the table or op
@@ -248,25 +252,33 @@ export class TransactionTarget {
       context.source,
       target.name,
     );
+    this.#columns = this.holdsUntilCommit ? ColumnPolicy.of(target.columnRules) : null;
   }
 
-  /** Takes an event of the open transaction `tx` that matches the target's tables and ops. */
-  add(event: ChangeEvent, tx: TransactionHandle): void {
+  /**
+   * Takes an event of the open transaction `tx` that matches the target's
+   * tables and ops; `policy` is the target's column rules for its table.
+   * The `where` sees the event as the database sent it, the message the
+   * event with the rules applied.
+   */
+  add(event: ChangeEvent, tx: TransactionHandle, policy: TablePolicy | null = null): void {
     this.#parts ??= this.#newParts(tx, event);
     const keyColumns = this.#target.keyColumns.length > 0
       ? this.#target.keyColumns
       : event.keyColumns;
     const parts = this.#parts;
+    // Held events stay as the database sent them until the commit decides them.
+    const encodedPolicy = this.holdsUntilCommit ? null : policy;
     let json: string;
     try {
-      json = encodeTransactionEvent(event, keyColumns);
+      json = encodeTransactionEvent(event, keyColumns, encodedPolicy);
     } catch (error) {
       const failure = { reason: "unencodable", error: String(error) };
-      return this.#deadLetter(parts, event, null, safeKey(keyColumns, event), failure);
+      return this.#deadLetter(parts, event, null, safeKey(keyColumns, event, policy), failure);
     }
     if (this.#held !== null) return this.#hold(this.#held, json, event.xid);
     const verdict = this.#verdict(event.op, event.schema, event.table, event.before, event.after);
-    this.#take(parts, verdict, json, event, () => encodeKey(keyColumns, keyRow(event)));
+    this.#take(parts, verdict, json, event, () => safeKey(keyColumns, event, policy));
   }
 
   /**
@@ -362,9 +374,24 @@ export class TransactionTarget {
       const { op, schema, table, before, after } = event;
       const verdict = this.#verdict(op, schema, table, before, after, summary);
       const facts = { op, schema, table, lsn: parseLsn(event.lsn) };
-      const key = () => event.key === null ? null : JSON.stringify(event.key);
-      this.#take(parts, verdict, json, facts, key);
+      const shown = this.#applyRules(event);
+      const key = () => shown.key === null ? null : JSON.stringify(shown.key);
+      this.#take(parts, verdict, shown === event ? json : JSON.stringify(shown), facts, key);
     }
+  }
+
+  /** A held event with the target's column rules applied (itself when none cover its table). */
+  #applyRules(event: EncodedEvent): EncodedEvent {
+    const policy = this.#columns?.forTable(event.schema, event.table) ?? null;
+    if (policy === null) return event;
+    const shown: EncodedEvent = {
+      ...event,
+      key: policy.row(event.key),
+      before: policy.row(event.before),
+      after: policy.row(event.after),
+    };
+    if (event.unchanged !== undefined) shown.unchanged = policy.names(event.unchanged);
+    return shown;
   }
 
   /** Appends an event the filter kept, counts one it dropped, dead-letters one it failed on. */
@@ -502,10 +529,16 @@ function untilAborted(work: Promise<void>, signal: AbortSignal | undefined): Pro
   });
 }
 
-/** The key of an event that could not be encoded, if the key itself can be. */
-function safeKey(keyColumns: readonly string[], event: ChangeEvent): string | null {
+/** The key of an event, or null when the key itself cannot be encoded. */
+function safeKey(
+  keyColumns: readonly string[],
+  event: ChangeEvent,
+  policy: TablePolicy | null,
+): string | null {
   try {
-    return encodeKey(keyColumns, keyRow(event));
+    return policy === null
+      ? encodeKey(keyColumns, keyRow(event))
+      : policy.key(keyColumns, keyRow(event));
   } catch {
     return null;
   }
