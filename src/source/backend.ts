@@ -14,7 +14,7 @@ import {
   describeConnectionError,
   openReplicationConnection,
 } from "./connect.ts";
-import { type QueryPool, ServerConnections } from "./connections.ts";
+import { type QueryPool, type QueryPoolOptions, ServerConnections } from "./connections.ts";
 import { loadPrimaryKeys, loadPublishedPrimaryKeys, type PrimaryKeys } from "./keys.ts";
 import { preparePublication, type SlotSetup, type SlotState } from "./slot.ts";
 import { prepareSnapshotSlot, type SnapshotSettings } from "./snapshot.ts";
@@ -76,7 +76,7 @@ export type BackendFactory = (settings: BackendSettings) => SessionBackend;
 /** Seconds postgres.js may take to close a connection when the session ends. */
 const CLOSE_TIMEOUT_S = 1;
 /** The pool of a session given none: one connection, closed when idle this long. */
-const OWN_POOL: ConstructorParameters<typeof ServerConnections>[0] = {
+const OWN_POOL: QueryPoolOptions = {
   maxConnections: 1,
   idleTimeoutMs: 10_000,
 };
