@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Config, SourceConfig, TargetConfig } from "./config/mod.ts";
+import type { Config, LimitsConfig, SourceConfig, TargetConfig } from "./config/mod.ts";
 import { secretsOf } from "./config/mod.ts";
 import {
   type CircuitState,
@@ -37,8 +37,13 @@ import {
   type StatusReport,
 } from "./ops/status.ts";
 import { VERSION } from "./version.ts";
-import { type InflightAccount, InflightBudget, type OutgoingMessage } from "./pipeline/mod.ts";
-import { connectionOf, Source, type SourceSettings } from "./source/mod.ts";
+import {
+  type InflightAccount,
+  InflightBudget,
+  type OutgoingMessage,
+  removeLeftovers,
+} from "./pipeline/mod.ts";
+import { connectionOf, ServerConnections, Source, type SourceSettings } from "./source/mod.ts";
 
 const log = logger("app");
 
@@ -62,6 +67,8 @@ export class Connector {
   readonly #accounts = new Map<string, InflightAccount>();
   readonly #kafkaProbe: KafkaProbe;
   readonly #slotMonitor: SlotMonitor;
+  /** The ordinary-query pools the sources share, one per server and credentials. */
+  readonly #connections: ServerConnections;
   readonly #secrets: readonly string[];
   #http: OpsServer | null = null;
   #runs: Promise<void>[] = [];
@@ -89,8 +96,12 @@ export class Connector {
       maxBytes: limits.maxInflightBytes,
     });
     for (const { name } of config.sources) this.#accounts.set(name, this.#budget.account(name));
+    this.#connections = new ServerConnections({
+      maxConnections: limits.maxQueryConnections,
+      idleTimeoutMs: limits.queryIdleTimeoutMs,
+    });
     this.sources = config.sources.map((source, index) =>
-      new Source(sourceSettings(source), {
+      new Source(sourceSettings(source, this.#connections, limits), {
         sink: this.sinks[index] ?? this.sinks[0],
         account: this.#accounts.get(source.name)!,
         metrics: this.metrics,
@@ -136,6 +147,7 @@ export class Connector {
     this.#rateSampler = setInterval(() => this.#sampleRates(), RATE_INTERVAL_MS);
     this.#kafkaProbe.start();
     this.#slotMonitor.start();
+    await this.#removeSpillLeftovers();
     await Promise.all(this.sinks.map((sink) => sink.start()));
     this.#runs = this.sources.map((source) => this.#run(source));
     log.info("Connector started with {sources} source(s) and {targets} target(s)", {
@@ -159,9 +171,28 @@ export class Connector {
     clearInterval(this.#gauges);
     clearInterval(this.#rateSampler);
     await Promise.all(this.sinks.map((sink) => sink.stop()));
-    await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop()]);
+    await Promise.all([
+      this.#kafkaProbe.stop(),
+      this.#slotMonitor.stop(),
+      this.#connections.close(),
+    ]);
     await this.#http?.shutdown();
     return drained.every(Boolean);
+  }
+
+  /** Removes the spill files a crashed run left (see pipeline/spill.ts). */
+  async #removeSpillLeftovers(): Promise<void> {
+    const dir = this.#config.limits.spillDir;
+    for (const { name } of this.#config.sources) {
+      const removed = await removeLeftovers(dir, name);
+      if (removed > 0) {
+        log.info("Removed {removed} spill file(s) a previous run of source {source} left", {
+          source: name,
+          removed,
+          dir,
+        });
+      }
+    }
   }
 
   /** What `/ready` reports: whether changes flow, and which check fails for which source. */
@@ -433,10 +464,17 @@ function targetReads(target: TargetConfig, source: string): boolean {
   return target.sources.length === 0 || target.sources.includes(source);
 }
 
-function sourceSettings(source: SourceConfig): SourceSettings {
+function sourceSettings(
+  source: SourceConfig,
+  connections: ServerConnections,
+  limits: LimitsConfig,
+): SourceSettings {
+  const connection = connectionOf(source);
   return {
     name: source.name,
-    connection: connectionOf(source),
+    connection,
+    queries: connections.queries(connection),
+    spill: { limitBytes: limits.transactionBufferBytes, dir: limits.spillDir },
     setup: {
       slot: source.slot,
       createSlot: source.createSlot,

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { formatCount, markdownTable, renderReport } from "../../scripts/bench/report.ts";
+import {
+  formatCount,
+  markdownTable,
+  renderReport,
+  sourcesSection,
+} from "../../scripts/bench/report.ts";
 import { DEFAULT_OPTIONS } from "../../scripts/bench/options.ts";
 import { commitLsnOf, commitTimeMs, commitTimeOf } from "../../scripts/bench/message_fields.ts";
 
@@ -98,4 +103,29 @@ Deno.test("renderReport() sets exactly-once delivery beside at-least-once on the
   assert.match(text, /\| at least once +\| 40,000 +\| 40\.0 +\| 5,000 +\| 10\.0 +\| 20\.0 +\|/);
   assert.match(text, /\| exactly once +\| 30,000 +\| 50\.0 +\| 5,000 +\| 300\.0 +\| 600\.0 +\|/);
   assert.match(text, /\| backlog, exactly once +\| 100,000 /);
+});
+
+Deno.test("sourcesSection() shows each source count with its connections by purpose", () => {
+  const run = (sources: number, held: Record<string, number>) => ({
+    sources,
+    startToStreamingMs: 1500,
+    deliveryMs: 420,
+    peakRssBytes: 90 * 1_048_576,
+    cpuSeconds: 1.25,
+    held,
+    peakConnections: sources + 3,
+    exitCode: 0,
+  });
+  const text = sourcesSection([
+    run(1, { replication: 1, monitor: 1, query: 1 }),
+    run(20, { replication: 20, monitor: 1 }),
+  ]);
+  const lines = text.split("\n");
+  assert.match(lines[0], /^Many sources, one database each/);
+  assert.match(
+    lines[2],
+    /\| sources \| s to all streaming \| .* \| monitor conns \| query conns \|/,
+  );
+  assert.match(lines[4], /^\| 1 +\| 1\.50 +\| 90 +\| 1\.3 +\| 1 +\| 1 +\| 1 +\| 3 +\| 4 +\| 420/);
+  assert.match(lines[5], /^\| 20 +\| .*\| 1 +\| 0 +\| 20 +\| 21 +\| 23 /);
 });
