@@ -7,7 +7,7 @@
  */
 import type { Config, SourceConfig, TargetConfig } from "./config/mod.ts";
 import { secretsOf } from "./config/mod.ts";
-import { createKafka, KafkaSink } from "./kafka/mod.ts";
+import { createKafka, KafkaSink, proveEncoder } from "./kafka/mod.ts";
 import { formatLsn } from "./lsn.ts";
 import { createOpsHandler, type OpsEndpoints, type OpsServer, serveOps } from "./ops/http.ts";
 import { KafkaProbe } from "./ops/kafka_probe.ts";
@@ -115,6 +115,8 @@ export class Connector {
     this.#gauges = setInterval(() => this.#updateGauges(), GAUGE_INTERVAL_MS);
     this.#kafkaProbe.start();
     this.#slotMonitor.start();
+    const { encoder } = await proveEncoder();
+    this.metrics.setEncoder(encoder);
     await this.sink.start();
     this.#runs = this.sources.map((source) => this.#run(source));
     log.info("Connector started with {sources} source(s) and {targets} target(s)", {
