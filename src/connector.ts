@@ -310,7 +310,11 @@ function sourceSettings(source: SourceConfig): SourceSettings {
     messages: source.messages,
     values: { bigNumbers: source.bigNumbers },
     reconnect: source.reconnect,
-    snapshot: { mode: source.snapshot, fetchRows: source.snapshotFetchRows },
+    snapshot: {
+      mode: source.snapshot,
+      fetchRows: source.snapshotFetchRows,
+      progressIntervalMs: source.snapshotProgressIntervalMs,
+    },
     heartbeat: { intervalMs: source.heartbeatIntervalMs, table: source.heartbeatTable },
   };
 }

@@ -88,6 +88,7 @@ function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
     reconnect: resolveBackoff(source.reconnect),
     snapshot: source.snapshot,
     snapshotFetchRows: source.snapshot_fetch_rows,
+    snapshotProgressIntervalMs: source.snapshot_progress_interval,
     heartbeatIntervalMs: source.heartbeat_interval,
     heartbeatTable: source.heartbeat_table === NO_HEARTBEAT_TABLE ? null : source.heartbeat_table,
   };

@@ -91,6 +91,7 @@ const sourceFields = {
   reconnect: backoff("1s", "1m"),
   snapshot: z.enum(["initial", "never", "when_needed"]).prefault("initial"),
   snapshot_fetch_rows: integer(1).prefault(DEFAULT_SNAPSHOT_FETCH_ROWS),
+  snapshot_progress_interval: duration().prefault("10s"),
   heartbeat_interval: duration(true).prefault("0s"),
   heartbeat_table: optionalTableName().prefault(""),
 };

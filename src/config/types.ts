@@ -67,6 +67,8 @@ export interface SourceConfig {
   snapshot: "initial" | "never" | "when_needed";
   /** Rows fetched per cursor round trip while snapshotting. */
   snapshotFetchRows: number;
+  /** How often a snapshot's table read logs its progress. */
+  snapshotProgressIntervalMs: number;
   /** Period of heartbeats that make WAL visible to the slot, in milliseconds; 0 for none. */
   heartbeatIntervalMs: number;
   /** The table a heartbeat upserts, or `null` to emit a logical decoding message instead. */

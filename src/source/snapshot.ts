@@ -61,6 +61,7 @@ import { formatLsn, type Lsn } from "../lsn.ts";
 import { logger } from "../telemetry/log.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
 import type { PipelineSession, TransactionHandle } from "../pipeline/mod.ts";
+import { expectedRows, type ProgressReport, SnapshotProgress } from "./snapshot_progress.ts";
 import { ChangeDecoder } from "./changes.ts";
 import { type ConnectionSettings, openQueryConnection } from "./connect.ts";
 import { ValueConversionError } from "./errors.ts";
@@ -83,6 +84,8 @@ export interface SnapshotSettings {
   mode: SnapshotMode;
   /** Rows fetched per cursor round trip. */
   fetchRows: number;
+  /** How often a long table read logs its progress. */
+  progressIntervalMs: number;
 }
 
 const log = logger("snapshot");
@@ -92,8 +95,6 @@ const MAX_SLOT_NAME = 63;
 const MARKER_SUFFIX = "_snapshot";
 /** Hex digits of the slot-name hash that keeps truncated marker names apart. */
 const MARKER_HASH_DIGITS = 8;
-/** How often a long table read logs its progress. */
-const PROGRESS_LOG_INTERVAL_MS = 10_000;
 /** `server_version_num` from which pg_publication_tables has column lists and row filters. */
 const PG15 = 150_000;
 const XID_MODULUS = 2n ** 32n;
@@ -224,6 +225,7 @@ export interface SnapshotRun {
   snapshotName: string;
   consistentPoint: Lsn;
   fetchRows: number;
+  progressIntervalMs: number;
   values: ValueOptions;
   /** The session the rows go to, as one transaction committed at the consistent point. */
   pipeline: PipelineSession;
@@ -258,7 +260,7 @@ export function snapshotStep(
 ): BeforeStreaming | undefined {
   const snapshotName = slot.snapshotName;
   if (snapshotName === undefined || source.snapshot === undefined) return undefined;
-  const { fetchRows } = source.snapshot;
+  const { fetchRows, progressIntervalMs } = source.snapshot;
   return (pipeline, signal) =>
     runSnapshot({
       source: source.name,
@@ -268,6 +270,7 @@ export function snapshotStep(
       snapshotName,
       consistentPoint: slot.confirmedFlushLsn,
       fetchRows,
+      progressIntervalMs,
       values: source.values,
       pipeline,
       metrics: deps.metrics,
@@ -504,9 +507,19 @@ async function readTable(
     relation.columns.map((column) => column.name),
   );
   const counter = run.metrics.snapshotRows.labels(run.source, name);
+  const estimate = await expectedRows(sql, {
+    relationId: table.relationId,
+    countQuery: `SELECT count(*) AS count ${fromClause(table)}`,
+  });
+  const progress = new SnapshotProgress(estimate, Date.now());
+  const tracker = new ProgressLog(run, name, progress);
+  log.info("Snapshot of {table} started: {expected} row(s) to read ({kind})", {
+    source: run.source,
+    table: name,
+    expected: estimate.rows,
+    kind: estimate.kind,
+  });
   const text = new TextDecoder();
-  let rows = 0;
-  let nextLog = Date.now() + PROGRESS_LOG_INTERVAL_MS;
   for await (
     const chunk of sql.unsafe(selectAll(table, relation.columns)).raw().cursor(run.fetchRows)
   ) {
@@ -515,28 +528,88 @@ async function readTable(
       const newTuple = raw.map((value) => value === null ? null : text.decode(value));
       routeRow(run, decoder, { tag: "insert", relationId: table.relationId, newTuple }, tx);
     }
-    rows += chunk.length;
+    progress.advance(chunk.length);
     counter.inc(chunk.length);
-    if (Date.now() >= nextLog) {
-      nextLog = Date.now() + PROGRESS_LOG_INTERVAL_MS;
-      log.info("Snapshot of {table} in progress: {rows} row(s) read", {
-        source: run.source,
-        table: name,
-        rows,
-      });
-    }
+    tracker.maybeLog();
   }
-  log.info("Snapshot of {table}: {rows} row(s) read", { source: run.source, table: name, rows });
-  return rows;
+  tracker.finish();
+  return progress.rows;
 }
 
-/** `SELECT` of the published columns, `ONLY` the table itself unless it is partitioned. */
-function selectAll(table: SnapshotTable, columns: readonly { name: string }[]): string {
-  const list = columns.map((column) => quoteIdentifier(column.name)).join(", ");
+/** Logs a table read's progress every `progressIntervalMs` and keeps its gauges current. */
+class ProgressLog {
+  readonly #run: SnapshotRun;
+  readonly #table: string;
+  readonly #progress: SnapshotProgress;
+  #nextLogMs: number;
+
+  constructor(run: SnapshotRun, table: string, progress: SnapshotProgress) {
+    this.#run = run;
+    this.#table = table;
+    this.#progress = progress;
+    this.#nextLogMs = Date.now() + run.progressIntervalMs;
+    this.#setGauges(progress.report(Date.now()));
+  }
+
+  /** Logs when the interval has passed since the last line. */
+  maybeLog(): void {
+    const now = Date.now();
+    if (now < this.#nextLogMs) return;
+    this.#nextLogMs = now + this.#run.progressIntervalMs;
+    const report = this.#progress.report(now);
+    this.#setGauges(report);
+    const fields = { source: this.#run.source, table: this.#table, ...report };
+    if (report.expected === undefined) {
+      log.info(
+        "Snapshot of {table} in progress: {rows} row(s) read; the total is unknown " +
+          "because the table was never analyzed (ANALYZE gives an estimate)",
+        fields,
+      );
+    } else {
+      log.info(
+        "Snapshot of {table} in progress: {rows} of {expected} row(s), {percent}% done, " +
+          "about {secondsLeft} s left",
+        fields,
+      );
+    }
+  }
+
+  /** Logs the end of the read: every row read, 100% done. */
+  finish(): void {
+    const report = this.#progress.report(Date.now());
+    this.#setGauges({ ...report, expected: report.rows, secondsLeft: 0 });
+    log.info("Snapshot of {table}: {rows} row(s) read, {percent}% done", {
+      source: this.#run.source,
+      table: this.#table,
+      rows: report.rows,
+      percent: 100,
+    });
+  }
+
+  #setGauges(report: ProgressReport): void {
+    const labels = [this.#run.source, this.#table] as const;
+    const metrics = this.#run.metrics;
+    if (report.expected !== undefined) {
+      metrics.snapshotRowsExpected.labels(...labels).set(report.expected);
+    }
+    if (report.secondsLeft !== undefined) {
+      metrics.snapshotSecondsLeft.labels(...labels).set(report.secondsLeft);
+    }
+  }
+}
+
+/** `FROM` the table itself (`ONLY`, unless partitioned) with the publication's row filter. */
+function fromClause(table: SnapshotTable): string {
   // A partitioned table has no rows of its own: its partitions' are wanted (publish_via_partition_root).
   const only = table.relkind === "p" ? "" : "ONLY ";
   const where = table.rowFilter === null ? "" : ` WHERE ${table.rowFilter}`;
-  return `SELECT ${list} FROM ${only}${qualifiedName(table)}${where}`;
+  return `FROM ${only}${qualifiedName(table)}${where}`;
+}
+
+/** `SELECT` of the published columns of the rows the snapshot reads. */
+function selectAll(table: SnapshotTable, columns: readonly { name: string }[]): string {
+  const list = columns.map((column) => quoteIdentifier(column.name)).join(", ");
+  return `SELECT ${list} ${fromClause(table)}`;
 }
 
 /** Routes one row; a value that does not convert goes to the dead-letter topic, as when streamed. */

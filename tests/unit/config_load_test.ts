@@ -48,6 +48,7 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     reconnect: { initialMs: 1_000, maxMs: 60_000, multiplier: 2, jitter: 0.2 },
     snapshot: "initial",
     snapshotFetchRows: 2_000,
+    snapshotProgressIntervalMs: 10_000,
     heartbeatIntervalMs: 0,
     heartbeatTable: null,
   });
