@@ -138,9 +138,22 @@ export class Connector {
     const drained = await Promise.all(this.sources.map((source) => source.stop(graceMs)));
     await Promise.all(this.#runs);
     clearInterval(this.#gauges);
-    await this.sink.stop();
-    await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop()]);
-    await this.#http?.shutdown();
+    // The grace period is spent: what remains is closing connections, which a
+    // dead broker must not stretch (a probe or a produce may wait for its timeout).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const closed = await Promise.race([
+      Promise.all([
+        this.sink.stop(),
+        this.#kafkaProbe.stop(),
+        this.#slotMonitor.stop(),
+        this.#http?.shutdown(),
+      ]).then(() => true),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS)),
+    ]);
+    clearTimeout(timer);
+    if (!closed) {
+      log.warn("Connections still closing after {ms} ms; exiting", { ms: CLOSE_WAIT_MS });
+    }
     return drained.every(Boolean);
   }
 
@@ -284,6 +297,8 @@ export class Connector {
 }
 
 const GAUGE_INTERVAL_MS = 1000;
+/** How long closing the connections may take once the sources stopped. */
+const CLOSE_WAIT_MS = 2000;
 /** /health fails when the periodic task has not run for this long: its timers stopped. */
 const TICK_STALE_AFTER_MS = 15 * GAUGE_INTERVAL_MS;
 const KAFKA_PROBE_INTERVAL_MS = 5000;

@@ -304,7 +304,10 @@ Deno.test(
       const exitedAfterMs = Date.now() - signalled;
       console.log(`wedged sink: SIGTERM exit ${status.code} after ${exitedAfterMs} ms`);
       assert.notEqual(status.code, 0, "a drain that did not finish is not a clean exit");
-      assert.ok(exitedAfterMs <= GRACE_PERIOD_MS + 5_000 + SLACK_MS / 2, `${exitedAfterMs} ms`);
+      assert.ok(
+        exitedAfterMs <= GRACE_PERIOD_MS + 5_000,
+        `exited ${exitedAfterMs} ms after SIGTERM`,
+      );
       const flushed = await confirmedFlushLsn(sql, run.slot);
       const walEnd = await currentWalLsn(sql);
       assert.ok(flushed !== undefined && flushed >= acked, "what was acked stays confirmed");
