@@ -147,6 +147,14 @@ Deno.test("invariant 2: every change ends delivered, filtered or dead-lettered, 
   assert.equal(session.flushLsn, 0xa000n);
 });
 
+Deno.test("outcomes that never happened export no zero series", async () => {
+  const { session, sink, metrics } = bench();
+  transaction(session, "orders", [{ id: 1 }]);
+  sink.ack();
+  const { values } = await metrics.changes.get();
+  assert.deepEqual(values.map((v) => [v.labels.outcome, v.value]), [["delivered", 1]]);
+});
+
 Deno.test("invariant 2: a transaction whose every change was filtered settles at its commit", () => {
   const { session, sink } = bench();
   const { endLsn } = transaction(session, "orders", [{ id: 1, skip: true }]);
