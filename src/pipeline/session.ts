@@ -173,6 +173,7 @@ export class PipelineSession {
   commit(tx: TransactionHandle, endLsn: Lsn): void {
     this.#router.commit(tx);
     this.#checkpoint.commit(tx, endLsn);
+    this.#context.metrics.transactions.labels(this.#context.source).inc();
   }
 
   /**

@@ -403,7 +403,6 @@ class Session {
       case "commit":
         this.pipeline!.commit(this.#currentTx("Commit"), message.endLsn);
         this.#tx = null;
-        this.#context.metrics.transactions.labels(this.#settings.name).inc();
         return;
       case "relation": {
         const relation = this.#decoder.relations.require(message.relationId, "Relation");
