@@ -442,6 +442,8 @@ export class TransactionalKafkaSink<M extends SinkMessage = SinkMessage> impleme
     if (failure instanceof DeadLetterError || failure instanceof FencedError) throw failure;
     const kind = classifyError(failure);
     this.#metrics.kafkaErrors.labels(kind).inc();
+    // Only a programming mistake throws these: retrying would loop on it.
+    if (kind === "bug") throw failure;
     this.#breaker.recordFailure();
     const delayMs = this.#backoff.next();
     log.warn("Kafka transaction failed ({kind}), starting it again in {delayMs} ms: {error}", {
