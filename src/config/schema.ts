@@ -93,6 +93,7 @@ const sourceFields = {
   snapshot_fetch_rows: integer(1).prefault(DEFAULT_SNAPSHOT_FETCH_ROWS),
   heartbeat_interval: duration(true).prefault("0s"),
   heartbeat_table: optionalTableName().prefault(""),
+  standby_poll_interval: duration().prefault("1s"),
 };
 
 /** verify-full checks the server certificate, so it needs the CA to check it against. */
@@ -142,6 +143,8 @@ export const singleSourceSchema = withSourceRules(z.strictObject({
 }));
 
 const DEFAULT_BATCH_MAX_MESSAGES = 1_000;
+/** The compacted topic of the sources' progress records (src/progress/record.ts). */
+export const DEFAULT_PROGRESS_TOPIC = "pg2kafka.progress";
 const DEFAULT_TOPIC_PARTITIONS = 3;
 const DEFAULT_FAILURE_THRESHOLD = 5;
 
@@ -156,6 +159,7 @@ export const kafkaSchema = z.strictObject({
   max_message_bytes: size().prefault("1MiB"),
   request_timeout: duration().prefault("30s"),
   dead_letter_topic: topicName().prefault("pg2kafka.dead_letter"),
+  progress_topic: topicName().prefault(DEFAULT_PROGRESS_TOPIC),
   create_topics: z.boolean().prefault(true),
   topic_partitions: integer(1).prefault(DEFAULT_TOPIC_PARTITIONS),
   topic_replication_factor: integer(1).prefault(1),
