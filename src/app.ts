@@ -8,6 +8,7 @@
 import type { Config, SourceConfig, TargetConfig } from "./config/mod.ts";
 import { secretsOf } from "./config/mod.ts";
 import { createKafka } from "./kafka/client.ts";
+import { KafkaProgressStore } from "./kafka/progress_store.ts";
 import { KafkaSink } from "./kafka/sink.ts";
 import { formatLsn } from "./lsn.ts";
 import { createOpsHandler, type OpsEndpoints, type OpsServer, serveOps } from "./ops/http.ts";
@@ -39,6 +40,9 @@ export class Pipeline {
   readonly #kafkaProbe: KafkaProbe;
   readonly #slotMonitor: SlotMonitor;
   readonly #secrets: readonly string[];
+  readonly #progress: KafkaProgressStore;
+  /** Called once when every source stopped for good (their slots are lost). */
+  readonly #allFailedListeners: (() => void)[] = [];
   #http: OpsServer | null = null;
   #runs: Promise<void>[] = [];
   #gauges: ReturnType<typeof setInterval> | undefined;
@@ -69,12 +73,18 @@ export class Pipeline {
       maxBytes: limits.maxInflightBytes,
     });
     for (const { name } of config.sources) this.#accounts.set(name, this.#budget.account(name));
+    this.#progress = new KafkaProgressStore(createKafka(kafka), {
+      topic: kafka.progressTopic,
+      replicationFactor: kafka.topicReplicationFactor,
+      readTimeoutMs: kafka.requestTimeoutMs,
+    });
     this.sources = config.sources.map((source) =>
       new Source(sourceSettings(source), {
         sink: this.sink,
         account: this.#accounts.get(source.name)!,
         metrics: this.metrics,
         targets: config.targets.filter((target) => targetReads(target, source.name)),
+        progress: this.#progress,
       })
     );
     this.#secrets = secretsOf(config);
@@ -133,8 +143,16 @@ export class Pipeline {
     await Promise.all(this.#runs);
     clearInterval(this.#gauges);
     await this.sink.stop();
-    await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop()]);
+    await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop(), this.#progress.stop()]);
     await this.#http?.shutdown();
+  }
+
+  /**
+   * Calls `listener` once when every source has stopped for good (status
+   * `failed`: its slot is lost), so the process can exit with its own code.
+   */
+  onAllSourcesFailed(listener: () => void): void {
+    this.#allFailedListeners.push(listener);
   }
 
   /** What `/ready` reports: whether changes flow, and which check fails for which source. */
@@ -190,7 +208,12 @@ export class Pipeline {
         error: String(error),
       });
     }
-    if (!this.#stopping) this.#deadSources.add(source.name);
+    if (this.#stopping) return;
+    if (source.status !== "failed") {
+      this.#deadSources.add(source.name);
+    } else if (this.sources.every((candidate) => candidate.status === "failed")) {
+      for (const listener of this.#allFailedListeners) listener();
+    }
   }
 
   #snapshot(source: Source): SourceSnapshot {
@@ -250,6 +273,8 @@ export class Pipeline {
         paused || source.status === "streaming" ? 1 : 0,
       );
       this.metrics.sourcePaused.labels(source.name).set(paused ? 1 : 0);
+      this.metrics.sourceStandby.labels(source.name).set(source.status === "standby" ? 1 : 0);
+      this.metrics.sourceFailed.labels(source.name).set(source.status === "failed" ? 1 : 0);
     }
   }
 }
@@ -295,6 +320,7 @@ function sourceSettings(source: SourceConfig): SourceSettings {
     messages: source.messages,
     values: { bigNumbers: source.bigNumbers },
     reconnect: source.reconnect,
+    standbyPollIntervalMs: source.standbyPollIntervalMs,
     snapshot: { mode: source.snapshot, fetchRows: source.snapshotFetchRows },
     heartbeat: { intervalMs: source.heartbeatIntervalMs, table: source.heartbeatTable },
   };

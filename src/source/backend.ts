@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Sql } from "postgres";
 import type { Lsn } from "../lsn.ts";
 import {
   type ConnectionSettings,
@@ -45,6 +46,11 @@ export interface BackendSettings {
   messages: boolean;
   /** The initial snapshot; none when left out. */
   snapshot?: SnapshotSettings;
+  /**
+   * Runs before a missing slot is created; throws to refuse (see
+   * slot_guard.ts). Without it a missing slot is simply created.
+   */
+  onMissingSlot?: () => Promise<void>;
 }
 
 /** Opens the backend of one session; a new one for every session. */
@@ -52,6 +58,12 @@ export type BackendFactory = (settings: BackendSettings) => SessionBackend;
 
 /** Seconds postgres.js may take to close a connection when the session ends. */
 const CLOSE_TIMEOUT_S = 1;
+
+/** PostgreSQL's system identifier, which tells one cluster from another. */
+async function identifySystem(replication: Sql): Promise<string> {
+  const [row] = await replication.unsafe<{ systemid: string }[]>("IDENTIFY_SYSTEM").simple();
+  return String(row.systemid);
+}
 
 /** The backend over a real PostgreSQL server. */
 export const postgresBackend: BackendFactory = (settings) => {
@@ -66,8 +78,17 @@ export const postgresBackend: BackendFactory = (settings) => {
     prepare: () =>
       described((async () => {
         await preparePublication(sql, setup);
+        // Before the slot is created: its exported snapshot allows no other command.
+        const systemIdentifier = await identifySystem(replication);
         const mode = settings.snapshot?.mode ?? "never";
-        return await prepareSnapshotSlot(sql, replication, setup, mode);
+        const slot = await prepareSnapshotSlot(
+          sql,
+          replication,
+          setup,
+          mode,
+          settings.onMissingSlot,
+        );
+        return { ...slot, systemIdentifier };
       })()),
     publishedPrimaryKeys: () => described(loadPublishedPrimaryKeys(sql, setup.publication)),
     primaryKeys: (relationIds) => described(loadPrimaryKeys(sql, relationIds)),

@@ -28,7 +28,7 @@
 import { formatLsn, type Lsn } from "../lsn.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import { logger } from "../ops/log.ts";
-import { Backoff, type BackoffOptions } from "../kafka/backoff.ts";
+import type { BackoffOptions } from "../kafka/backoff.ts";
 import type { KafkaSink } from "../kafka/sink.ts";
 import { Checkpoint, type TransactionHandle } from "../pipeline/checkpoint.ts";
 import type { InflightAccount } from "../pipeline/inflight.ts";
@@ -46,7 +46,11 @@ import {
   type RelationMessage,
   type UpdateMessage,
 } from "./pgoutput.ts";
+import type { ProgressStore } from "../progress/mod.ts";
 import type { SlotSetup } from "./slot.ts";
+import { SlotGuard } from "./slot_guard.ts";
+import { ProgressRecorder } from "./progress_recorder.ts";
+import { type NextStep, ReconnectPolicy } from "./reconnect_policy.ts";
 import { Heartbeat, type HeartbeatSettings } from "./heartbeat.ts";
 import { type BeforeStreaming, type SnapshotSettings, snapshotStep } from "./snapshot.ts";
 import type { ReplicationStream } from "./stream.ts";
@@ -61,6 +65,8 @@ export interface SourceSettings {
   messages: boolean;
   values: ValueOptions;
   reconnect: BackoffOptions;
+  /** How often a standby checks whether its slot is free (default 1 s). */
+  standbyPollIntervalMs?: number;
   /** The initial snapshot (see snapshot.ts); none when left out. */
   snapshot?: SnapshotSettings;
   /** Heartbeats (see heartbeat.ts); none when left out. */
@@ -73,10 +79,24 @@ export interface SourceDependencies {
   account: InflightAccount;
   metrics: Metrics;
   targets: readonly RouteTarget[];
+  /** Where the source's progress record lives (see slot_guard.ts); none when left out. */
+  progress?: ProgressStore;
 }
 
 /** Where a source stands, for /ready and `health`. */
-export type SourceStatus = "starting" | "streaming" | "paused" | "reconnecting" | "stopped";
+export type SourceStatus =
+  | "starting"
+  | "streaming"
+  | "paused"
+  | "reconnecting"
+  /** Another process holds the slot: this one takes over when it is free. */
+  | "standby"
+  /** Stopped for good: the slot it streamed from is lost (see slot_guard.ts). */
+  | "failed"
+  | "stopped";
+
+/** How often a standby checks its slot when the settings name no interval. */
+const DEFAULT_STANDBY_POLL_MS = 1_000;
 
 const log = logger("source");
 
@@ -85,7 +105,11 @@ export class Source {
   readonly #settings: SourceSettings;
   readonly #deps: SourceDependencies;
   readonly #openBackend: BackendFactory;
-  readonly #backoff: Backoff;
+  readonly #policy: ReconnectPolicy;
+  readonly #guard: SlotGuard;
+  readonly #recorder: ProgressRecorder | null;
+  /** When the source became a standby, while it is one. */
+  #standbySince: number | null = null;
   #status: SourceStatus = "starting";
   #lastError: string | null = null;
   #session: Session | null = null;
@@ -107,7 +131,23 @@ export class Source {
     this.#settings = settings;
     this.#deps = deps;
     this.#openBackend = openBackend;
-    this.#backoff = new Backoff(settings.reconnect);
+    this.#policy = new ReconnectPolicy({
+      reconnect: settings.reconnect,
+      standbyPollIntervalMs: settings.standbyPollIntervalMs ?? DEFAULT_STANDBY_POLL_MS,
+    });
+    const { slot } = settings.setup;
+    this.#guard = new SlotGuard({
+      source: settings.name,
+      slot,
+      snapshotMode: settings.snapshot?.mode ?? "never",
+      store: deps.progress ?? null,
+    });
+    this.#recorder = deps.progress === undefined ? null : new ProgressRecorder(deps.progress, {
+      source: settings.name,
+      slot,
+      database: settings.connection.database,
+      intervalMs: settings.statusIntervalMs,
+    });
     deps.sink.onCircuitChange((state) => this.#session?.setCircuitOpen(state === "open"));
   }
 
@@ -138,39 +178,68 @@ export class Source {
     return this.#session?.checkpoint.flushLsn ?? this.#lastFlushLsn;
   }
 
-  /** Runs sessions until {@linkcode stop}, reconnecting with backoff. */
+  /**
+   * Runs sessions until {@linkcode stop}: reconnecting with backoff, polling
+   * as a standby while another process holds the slot, and ending with status
+   * `failed` when the slot is lost (see reconnect_policy.ts).
+   */
   async run(): Promise<void> {
     while (!this.#stopping) {
+      let error: unknown = null;
       try {
         await this.#runSession();
         if (this.#stopping) break;
         const { host, port } = this.#settings.connection;
         this.#lastError = `Replication connection to ${host}:${port} closed by the server`;
-      } catch (error) {
+      } catch (caught) {
         if (this.#stopping) break;
-        this.#lastError = error instanceof Error ? error.message : String(error);
+        error = caught;
+        this.#lastError = caught instanceof Error ? caught.message : String(caught);
       }
-      const lostStream = this.#status === "streaming";
-      this.#status = "reconnecting";
-      this.#deps.metrics.reconnects.labels(this.name).inc();
-      const delayMs = this.#backoff.next();
-      const message = lostStream
-        ? "Source {source} lost its stream, reconnecting in {delayMs} ms: {error}"
-        : "Source {source} could not start streaming, retrying in {delayMs} ms: {error}";
-      log.error(message, {
-        source: this.name,
-        slot: this.#settings.setup.slot,
-        attempt: this.#backoff.attempts,
-        delayMs,
-        error: this.#lastError,
-      });
+      const step = this.#policy.next(error);
+      if (step.kind === "stop") {
+        this.#status = "failed";
+        log.fatal("Source {source} stopped: {error}", {
+          source: this.name,
+          slot: this.#settings.setup.slot,
+          error: this.#lastError,
+        });
+        return;
+      }
+      this.#logNextStep(step);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delayMs);
+        const timer = setTimeout(resolve, step.delayMs);
         this.#wakeUp = () => (clearTimeout(timer), resolve());
       });
       this.#wakeUp = null;
     }
     this.#status = "stopped";
+  }
+
+  /** Logs the step after a session and moves the status to match. */
+  #logNextStep(step: Exclude<NextStep, { kind: "stop" }>): void {
+    const context = { source: this.name, slot: this.#settings.setup.slot, error: this.#lastError };
+    if (step.kind === "standby") {
+      // Logged once on entering standby, not at every poll.
+      if (this.#status !== "standby") {
+        this.#standbySince = Date.now();
+        log.info(
+          "Source {source} is a standby: slot {slot} is held by PID {activePid}; checking " +
+            "every {delayMs} ms",
+          { ...context, activePid: step.activePid, delayMs: step.delayMs },
+        );
+      }
+      this.#status = "standby";
+      return;
+    }
+    const lostStream = this.#status === "streaming";
+    this.#status = "reconnecting";
+    this.#standbySince = null;
+    this.#deps.metrics.reconnects.labels(this.name).inc();
+    const message = lostStream
+      ? "Source {source} lost its stream, reconnecting in {delayMs} ms: {error}"
+      : "Source {source} could not start streaming, retrying in {delayMs} ms: {error}";
+    log.error(message, { ...context, attempt: step.attempt, delayMs: step.delayMs });
   }
 
   /**
@@ -181,12 +250,17 @@ export class Source {
     this.#stopping = true;
     this.#wakeUp?.();
     await this.#session?.close(graceMs);
+    await this.#recorder?.stop();
   }
 
   async #runSession(): Promise<void> {
     const { setup } = this.#settings;
-    const backend = this.#openBackend(this.#settings);
+    const backend = this.#openBackend({
+      ...this.#settings,
+      onMissingSlot: () => this.#guard.checkMissingSlot(),
+    });
     let heartbeat: Heartbeat | null = null;
+    let session: Session | null = null;
     try {
       const slot = await backend.prepare();
       if (slot.created) {
@@ -197,25 +271,39 @@ export class Source {
         });
       }
       if (this.#stopping) return;
-      const session = new Session(this.#settings, this.#deps, backend);
+      session = new Session(this.#settings, this.#deps, backend, (lsn) => {
+        this.#recorder?.confirmed(lsn);
+      });
       this.#session = session;
       await session.start(slot.confirmedFlushLsn, snapshotStep(this.#settings, this.#deps, slot));
       heartbeat = Heartbeat.start(this.#settings);
-      this.#status = "streaming";
-      this.#backoff.reset();
-      log.info("Source {source} streaming slot {slot} from {lsn}", {
-        source: this.name,
-        slot: setup.slot,
-        lsn: formatLsn(slot.confirmedFlushLsn),
-      });
+      this.#markStreaming(slot.confirmedFlushLsn, slot.systemIdentifier ?? "");
       const error = await session.closed;
       if (error) throw error;
     } finally {
+      this.#policy.sessionEnded({ delivered: session?.sawTransaction ?? false });
       if (this.#session !== null) this.#lastFlushLsn = this.#session.checkpoint.flushLsn;
       this.#session = null;
       await heartbeat?.stop();
       await backend.close();
     }
+  }
+
+  /** A session streams: noted by the guard, the progress record and the logs. */
+  #markStreaming(lsn: Lsn, systemIdentifier: string): void {
+    const context = { source: this.name, slot: this.#settings.setup.slot, lsn: formatLsn(lsn) };
+    if (this.#standbySince !== null) {
+      log.info("Source {source} took over slot {slot} after {standbyMs} ms as a standby", {
+        ...context,
+        standbyMs: Date.now() - this.#standbySince,
+      });
+      this.#standbySince = null;
+    }
+    this.#status = "streaming";
+    this.#guard.markStreamed();
+    this.#recorder?.started(systemIdentifier, lsn);
+    this.#policy.sessionStarted();
+    log.info("Source {source} streaming slot {slot} from {lsn}", context);
   }
 }
 
@@ -259,11 +347,21 @@ class Session {
   readonly #stopSignal = new AbortController();
   /** Set once the stream ended: late acks schedule no status update. */
   #ended = false;
+  /** Told each flush LSN sent to PostgreSQL (the progress record follows it). */
+  readonly #onConfirmed: (lsn: Lsn) => void;
+  /** Whether a transaction came through: the stream works (see reconnect_policy.ts). */
+  sawTransaction = false;
 
-  constructor(settings: SourceSettings, deps: SourceDependencies, backend: SessionBackend) {
+  constructor(
+    settings: SourceSettings,
+    deps: SourceDependencies,
+    backend: SessionBackend,
+    onConfirmed: (lsn: Lsn) => void = () => {},
+  ) {
     this.#settings = settings;
     this.#deps = deps;
     this.#backend = backend;
+    this.#onConfirmed = onConfirmed;
     this.#decoder = new ChangeDecoder(settings.values, (id) => this.#primaryKeys.get(id));
   }
 
@@ -381,6 +479,7 @@ class Session {
         this.#router.commit(this.#currentTx("Commit"));
         this.checkpoint.commit(this.#currentTx("Commit"), message.endLsn);
         this.#tx = null;
+        this.sawTransaction = true;
         this.#deps.metrics.transactions.labels(this.#settings.name).inc();
         return;
       case "relation": {
@@ -499,6 +598,7 @@ class Session {
     if (stream === null) return;
     const flush = this.checkpoint.flushLsn;
     stream.sendStatus(flush);
+    this.#onConfirmed(flush);
     const lag = stream.lastReceived > flush ? stream.lastReceived - flush : 0n;
     this.#deps.metrics.lagBytes.labels(this.#settings.name).set(Number(lag));
   }

@@ -1,0 +1,97 @@
+/**
+ * What a source does after a session ends: reconnect after a growing
+ * backoff, wait as a standby at a short fixed interval while another process
+ * holds the slot, or stop for good when the slot is lost (project issue 14).
+ *
+ * The backoff starts over only after a session that was worth it: one that
+ * delivered a transaction, or stayed up for {@linkcode STABLE_SESSION_MS}.
+ * A session that starts and fails at once (a publication dropped while its
+ * slot still reads older WAL, say) counts as another failed attempt, so the
+ * delay grows instead of hammering the server twice a second.
+ *
+ * @module
+ */
+import { Backoff, type BackoffOptions } from "../kafka/backoff.ts";
+import { SlotBusyError, SlotLostError } from "./slot.ts";
+
+/** A session up this long was a success, even without a transaction. */
+export const STABLE_SESSION_MS = 60_000;
+
+/**
+ * PostgreSQL's refusal of START_REPLICATION on a slot another walsender
+ * holds (the other process took it between the check and the start).
+ */
+const SLOT_ACTIVE = /replication slot "[^"]*" is active for PID (\d+)/;
+
+/** The PID holding the slot when `error` says the slot is busy, else null. */
+function activePidOf(error: unknown): number | null {
+  if (error instanceof SlotBusyError) return error.activePid;
+  const match = error instanceof Error ? SLOT_ACTIVE.exec(error.message) : null;
+  return match === null ? null : Number(match[1]);
+}
+
+/** What to do after a session ended. */
+export type NextStep =
+  | { kind: "reconnect"; delayMs: number; attempt: number }
+  | { kind: "standby"; delayMs: number; activePid: number }
+  | { kind: "stop" };
+
+/** The policy's settings. */
+export interface ReconnectPolicySettings {
+  reconnect: BackoffOptions;
+  /** The fixed interval at which a standby checks whether the slot is free. */
+  standbyPollIntervalMs: number;
+}
+
+/**
+ * Chooses the step after each session.
+ *
+ * @example
+ * ```ts
+ * const policy = new ReconnectPolicy({ reconnect, standbyPollIntervalMs: 1_000 });
+ * policy.sessionStarted();
+ * policy.sessionEnded({ delivered: false });
+ * policy.next(new Error("connection reset")); // { kind: "reconnect", delayMs: …, attempt: 1 }
+ * ```
+ */
+export class ReconnectPolicy {
+  readonly #settings: ReconnectPolicySettings;
+  readonly #backoff: Backoff;
+  readonly #now: () => number;
+  #startedAt: number | null = null;
+
+  /** Creates the policy; `now` is replaceable for tests. */
+  constructor(settings: ReconnectPolicySettings, now: () => number = Date.now) {
+    this.#settings = settings;
+    this.#backoff = new Backoff(settings.reconnect);
+    this.#now = now;
+  }
+
+  /** A session started streaming. */
+  sessionStarted(): void {
+    this.#startedAt = this.#now();
+  }
+
+  /**
+   * A session ended (or failed before streaming); `delivered` says whether it
+   * settled at least one transaction.
+   */
+  sessionEnded({ delivered }: { delivered: boolean }): void {
+    const startedAt = this.#startedAt;
+    this.#startedAt = null;
+    const stable = startedAt !== null && this.#now() - startedAt >= STABLE_SESSION_MS;
+    if (delivered || stable) this.#backoff.reset();
+  }
+
+  /** The step after a session that ended with `error` (null: the server closed it). */
+  next(error: unknown): NextStep {
+    if (error instanceof SlotLostError) return { kind: "stop" };
+    const activePid = activePidOf(error);
+    if (activePid !== null) {
+      // The slot is in use, so this is no failure of ours: the backoff keeps its place.
+      return { kind: "standby", delayMs: this.#settings.standbyPollIntervalMs, activePid };
+    }
+    const delayMs = this.#backoff.next();
+    return { kind: "reconnect", delayMs, attempt: this.#backoff.attempts };
+  }
+}
