@@ -14,6 +14,7 @@
  */
 import type { Admin, Consumer, Kafka, Producer } from "kafkajs";
 import { logger } from "../ops/log.ts";
+import { createPartitioner } from "./partitioner.ts";
 import {
   decodeProgressRecord,
   encodeProgressRecord,
@@ -134,7 +135,7 @@ export class KafkaProgressStore implements ProgressStore {
   #connectedProducer(): Promise<Producer> {
     this.#producer ??= (async () => {
       await this.ensureTopic();
-      const producer = this.#kafka.producer({ allowAutoTopicCreation: false });
+      const producer = this.#kafka.producer({ allowAutoTopicCreation: false, createPartitioner });
       await producer.connect();
       return producer;
     })().catch((error) => {

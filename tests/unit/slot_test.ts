@@ -107,7 +107,7 @@ Deno.test("prepareSlot() refuses slots another plugin, database or process owns,
     [
       { wal_status: "lost" },
       'Replication slot "orders_slot" is lost (the WAL it needed was removed): the changes it ' +
-      'held are gone. To start again with a snapshot (every row sent again), set snapshot = ' +
+      "held are gone. To start again with a snapshot (every row sent again), set snapshot = " +
       '"when_needed" and restart pg2kafka',
     ],
     [
