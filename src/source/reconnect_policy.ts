@@ -30,6 +30,28 @@ function activePidOf(error: unknown): number | null {
   return match === null ? null : Number(match[1]);
 }
 
+/** The walsender's answer while the slot reads WAL from before the publication existed. */
+const PUBLICATION_MISSING = /publication "([^"]*)" does not exist/;
+
+/**
+ * The error that ended a session, with the cause and the way out added when
+ * the message alone would leave the operator guessing.
+ *
+ * A publication dropped while its slot streams keeps failing after it is
+ * recreated: the walsender looks the publication up as of the WAL it
+ * decodes, where the new one does not exist yet, so every session fails
+ * until the slot is replaced.
+ */
+export function explainSessionError(error: unknown, slot: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const publication = PUBLICATION_MISSING.exec(message)?.[1];
+  if (publication === undefined) return message;
+  return `${message}. The slot reads WAL written before publication "${publication}" was ` +
+    `(re)created, and PostgreSQL looks the publication up as of that WAL, so this repeats. ` +
+    `Way out: stop pg2kafka, drop the slot (SELECT pg_drop_replication_slot('${slot}')), set ` +
+    `snapshot = "when_needed" and start again: the slot is recreated with a snapshot`;
+}
+
 /** What to do after a session ended. */
 export type NextStep =
   | { kind: "reconnect"; delayMs: number; attempt: number }

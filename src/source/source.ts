@@ -50,7 +50,7 @@ import type { ProgressStore } from "../progress/mod.ts";
 import type { SlotSetup } from "./slot.ts";
 import { SlotGuard } from "./slot_guard.ts";
 import { ProgressRecorder } from "./progress_recorder.ts";
-import { type NextStep, ReconnectPolicy } from "./reconnect_policy.ts";
+import { explainSessionError, type NextStep, ReconnectPolicy } from "./reconnect_policy.ts";
 import { Heartbeat, type HeartbeatSettings } from "./heartbeat.ts";
 import { type BeforeStreaming, type SnapshotSettings, snapshotStep } from "./snapshot.ts";
 import type { ReplicationStream } from "./stream.ts";
@@ -194,7 +194,7 @@ export class Source {
       } catch (caught) {
         if (this.#stopping) break;
         error = caught;
-        this.#lastError = caught instanceof Error ? caught.message : String(caught);
+        this.#lastError = explainSessionError(caught, this.#settings.setup.slot);
       }
       const step = this.#policy.next(error);
       if (step.kind === "stop") {
