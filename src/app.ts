@@ -6,7 +6,7 @@
  * @module
  */
 import type { Config, SourceConfig, TargetConfig } from "./config/mod.ts";
-import { secretsOf } from "./config/mod.ts";
+import { secretsOf, topicWarnings } from "./config/mod.ts";
 import { createKafka } from "./kafka/client.ts";
 import { KafkaProgressStore } from "./kafka/progress_store.ts";
 import { KafkaSink } from "./kafka/sink.ts";
@@ -120,6 +120,7 @@ export class Pipeline {
    * @throws {Error} when the HTTP address cannot be bound.
    */
   async start(): Promise<void> {
+    for (const warning of topicWarnings(this.#config)) log.warn("Config: {warning}", { warning });
     if (this.#config.http.enabled) this.#startHttp();
     this.#gauges = setInterval(() => this.#updateGauges(), GAUGE_INTERVAL_MS);
     this.#kafkaProbe.start();

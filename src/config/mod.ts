@@ -24,6 +24,7 @@ export { ConfigError } from "./issues.ts";
 export type { ConfigIssue } from "./issues.ts";
 export { secretsOf } from "./secrets.ts";
 export { parseDuration, parseSize } from "./units.ts";
+export { topicWarnings } from "./topic_rules.ts";
 export type {
   BackoffConfig,
   Config,

@@ -29,6 +29,7 @@ import {
   whenValid,
 } from "./leaves.ts";
 import { readTableName, readTablePattern, type TableName } from "./tables.ts";
+import { checkTopicRules } from "./topic_rules.ts";
 
 /** The name of the source a single `[source]` table defines, when it has none. */
 export const DEFAULT_SOURCE_NAME = "default";
@@ -287,7 +288,19 @@ export const configSchema = z.strictObject({
   log: logSchema,
   shutdown: shutdownSchema,
   health: healthSchema,
-}).superRefine(checkLargestMessageFits, whenValid("kafka", "limits", "targets"));
+}).superRefine(checkLargestMessageFits, whenValid("kafka", "limits", "targets"))
+  .superRefine(
+    (config, context) =>
+      checkTopicRules({
+        kafka: config.kafka,
+        targets: (config.targets ?? []).map((target) => ({
+          ...target,
+          topic: target.topic ??
+            (target.mode === "transaction" ? DEFAULT_TRANSACTION_TOPIC : DEFAULT_CHANGE_TOPIC),
+        })),
+      }, context),
+    whenValid("kafka", "targets"),
+  );
 
 /**
  * The in-flight byte cap must admit the largest message a target may
