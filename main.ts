@@ -12,10 +12,10 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, secretsOf } from "./src/config/mod.ts";
 import type { Config } from "./src/config/mod.ts";
-import { Pipeline } from "./src/app.ts";
+import { Connector } from "./src/connector.ts";
 import { runCheck } from "./src/cli/check.ts";
-import { healthCommand, type HealthFlags } from "./src/ops/health.ts";
-import { configureLogging, logger } from "./src/ops/log.ts";
+import { healthCommand, type HealthFlags } from "./src/cli/health.ts";
+import { configureLogging, logger } from "./src/telemetry/log.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Process exit codes of every command. */
@@ -70,7 +70,8 @@ slot's tables (snapshot = "initial"), then streams. Logs go to stderr; /health, 
 /metrics are served on [http] listen.
 
 On SIGINT or SIGTERM pg2kafka stops reading, drains in-flight messages for up to
-[shutdown] grace_period, confirms the final position to PostgreSQL and exits 0. A second
+[shutdown] grace_period, confirms the final position to PostgreSQL and exits 0. If Kafka
+has not acked everything by then, it confirms only what was acked and exits 1. A second
 signal exits at once without confirming anything more.
 
 A slot the source streamed from that vanished (dropped, or its WAL removed) is never
@@ -80,8 +81,9 @@ While another process holds the slot, the source waits as a standby and takes ov
 the slot is free.
 
 Exit codes: 0 stopped by a signal; 1 failed at run time (the dead-letter topic refused a
-message, or shutdown failed); 2 invalid config; 5 every source stopped because the slot it
-streamed from is lost; 130 a second signal during shutdown.
+message, a bug, or the grace period ended with messages unacknowledged); 2 invalid config;
+5 every source stopped because the slot it streamed from is lost; 130 a second signal during
+shutdown.
 `;
 
 /** `pg2kafka check --help`. */
@@ -286,7 +288,7 @@ async function run(path: string): Promise<number> {
   if (config === null) return EXIT.usage;
   configureLogging({ ...config.log, secrets: secretsOf(config) });
   const log = logger("main");
-  const pipeline = new Pipeline(config);
+  const connector = new Connector(config);
   const stopped = Promise.withResolvers<number>();
   let stopping = false;
   const onSignal = (signal: Deno.Signal) => {
@@ -296,7 +298,11 @@ async function run(path: string): Promise<number> {
     }
     stopping = true;
     log.info("{signal} received: draining in-flight messages, then stopping", { signal });
-    pipeline.stop().then(() => stopped.resolve(EXIT.ok), (error) => {
+    connector.stop().then((drained) => {
+      if (drained) return stopped.resolve(EXIT.ok);
+      log.error("Stopped with messages unacknowledged; the slot keeps them for the next start");
+      stopped.resolve(EXIT.failed);
+    }, (error) => {
       log.error("Shutdown failed: {error}", { error: String(error) });
       stopped.resolve(EXIT.failed);
     });
@@ -307,18 +313,18 @@ async function run(path: string): Promise<number> {
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
-  await pipeline.start();
-  pipeline.sink.onFailure((error) => {
+  await connector.start();
+  connector.sink.onFailure((error) => {
     log.fatal("Stopping: {error}. The slot keeps every unacknowledged change.", {
       error: error.message,
     });
     stopped.resolve(EXIT.failed);
   });
-  pipeline.onAllSourcesFailed(() => {
+  connector.onAllSourcesFailed(() => {
     log.fatal("Every source stopped because its slot is lost; exiting with code {code}", {
       code: EXIT.slotLost,
     });
-    pipeline.stop().finally(() => stopped.resolve(EXIT.slotLost));
+    connector.stop().finally(() => stopped.resolve(EXIT.slotLost));
   });
   const code = await stopped.promise;
   for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);

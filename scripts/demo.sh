@@ -12,18 +12,7 @@ eval "$(bash scripts/stack.sh env)"
 LOG="$REPO_ROOT/.stack/demo-connector.log"
 
 echo "== creating the demo tables public.customers and public.orders"
-bash scripts/stack.sh psql -q -v ON_ERROR_STOP=1 <<'SQL'
-CREATE TABLE IF NOT EXISTS customers (id int PRIMARY KEY, name text NOT NULL, email text);
-CREATE TABLE IF NOT EXISTS orders (
-  id bigserial PRIMARY KEY,
-  customer_id int REFERENCES customers (id),
-  status text NOT NULL,
-  amount numeric(12, 2) NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now()
-);
-ALTER TABLE customers OWNER TO pg2kafka;
-ALTER TABLE orders OWNER TO pg2kafka;
-SQL
+bash scripts/stack.sh psql -q -v ON_ERROR_STOP=1 <"$REPO_ROOT/scripts/demo_schema.sql"
 
 echo "== starting pg2kafka (log: $LOG)"
 "$DENO" run --v8-flags=--max-semi-space-size=8 --allow-all main.ts run --config config.example.toml >"$LOG" 2>&1 &

@@ -13,7 +13,7 @@
  * @module
  */
 import type { Admin, Consumer, Kafka, Producer } from "kafkajs";
-import { logger } from "../ops/log.ts";
+import { logger } from "../telemetry/log.ts";
 import { createPartitioner } from "./partitioner.ts";
 import {
   decodeProgressRecord,

@@ -10,7 +10,7 @@
  * @module
  */
 import type { Lsn } from "../lsn.ts";
-import { logger } from "../ops/log.ts";
+import { logger } from "../telemetry/log.ts";
 import type { ProgressStore } from "../progress/mod.ts";
 
 /** Whose progress the recorder keeps. */

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Backoff, type BackoffOptions } from "../kafka/backoff.ts";
+import { Backoff, type BackoffOptions } from "../backoff.ts";
 import { SlotBusyError, SlotLostError } from "./slot.ts";
 
 /** A session up this long was a success, even without a transaction. */

@@ -19,7 +19,7 @@
  * @module
  */
 import { formatLsn } from "../lsn.ts";
-import { logger } from "../ops/log.ts";
+import { logger } from "../telemetry/log.ts";
 import type { ProgressRecord, ProgressStore } from "../progress/mod.ts";
 import { SlotLostError, SourceSetupError } from "./slot.ts";
 import type { SnapshotMode } from "./snapshot.ts";

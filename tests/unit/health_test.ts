@@ -11,7 +11,7 @@ import {
   isHttpUrl,
   type SlotCheck,
   thresholdsOf,
-} from "../../src/ops/health.ts";
+} from "../../src/cli/health.ts";
 import type { ReadinessReport } from "../../src/ops/probes.ts";
 
 const MIB = 1024 * 1024;
