@@ -9,6 +9,8 @@ import {
   connectorConfig,
   ConnectorProcess,
   readTopics,
+  sleep,
+  testKafka,
   testSql,
   uniqueName,
   waitFor,
@@ -17,11 +19,26 @@ import {
 const integration = { sanitizeOps: false, sanitizeResources: false };
 const TOTAL_ROWS = 100_000;
 const ROWS_PER_TRANSACTION = 1_000;
-/** The active one is killed once this many transactions are committed. */
-const KILL_AFTER_TRANSACTIONS = 30;
+/** The active one is killed once Kafka holds this many of its messages. */
+const KILL_AFTER_MESSAGES = 20_000;
+/** Pause between the writer's transactions: the kill lands mid-stream. */
+const WRITER_PAUSE_MS = 30;
 /** "Within a few seconds", with room for a loaded test machine. */
 const MAX_TAKEOVER_MS = 15_000;
 const READ_TIMEOUT_MS = 300_000;
+
+/** The messages a topic holds (0 while it does not exist). */
+async function topicSize(topic: string): Promise<number> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    if (!(await admin.listTopics()).includes(topic)) return 0;
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, { high }) => sum + Number(high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
 
 function httpUrl(connector: ConnectorProcess): Promise<string> {
   return connector.waitForLine(/HTTP endpoints listening/).then((line) =>
@@ -61,21 +78,27 @@ Deno.test(
       const metrics = await (await fetch(`${url}/metrics`)).text();
       assert.match(metrics, /pg2kafka_source_standby\{source="main"\} 1/);
 
-      let killedAt = 0;
-      for (let first = 1; first <= TOTAL_ROWS; first += ROWS_PER_TRANSACTION) {
-        const last = first + ROWS_PER_TRANSACTION - 1;
-        await sql.unsafe(
-          `INSERT INTO ${table} SELECT g FROM generate_series(${first}, ${last}) g`,
-        );
-        if (last === KILL_AFTER_TRANSACTIONS * ROWS_PER_TRANSACTION) {
-          await active.stop("SIGKILL");
-          killedAt = Date.now();
+      // Steady writes; the active one is killed once Kafka holds part of them.
+      const writer = (async () => {
+        for (let first = 1; first <= TOTAL_ROWS; first += ROWS_PER_TRANSACTION) {
+          const last = first + ROWS_PER_TRANSACTION - 1;
+          await sql.unsafe(
+            `INSERT INTO ${table} SELECT g FROM generate_series(${first}, ${last}) g`,
+          );
+          await sleep(WRITER_PAUSE_MS);
         }
-      }
+      })();
+      await waitFor("the active connector to deliver part of the changes", async () => {
+        const size = await topicSize(topic);
+        return size >= KILL_AFTER_MESSAGES ? size : undefined;
+      }, READ_TIMEOUT_MS);
+      await active.stop("SIGKILL");
+      const killedAt = Date.now();
       const tookOver = await standby.waitForLine(/took over slot/, MAX_TAKEOVER_MS * 2);
       const takeoverMs = Date.parse(JSON.parse(tookOver)["@timestamp"]) - killedAt;
       console.log(`standby took over ${takeoverMs} ms after kill -9 of the active connector`);
       assert.ok(takeoverMs < MAX_TAKEOVER_MS, `takeover took ${takeoverMs} ms`);
+      await writer;
 
       const ids = new Set<string>();
       let seen = 0;
