@@ -12,6 +12,7 @@ import {
   ConnectorProcess,
   type ReadMessage,
   readTopics,
+  STACK,
   testSql,
   uniqueName,
   waitFor,
@@ -22,6 +23,7 @@ const integration = { sanitizeOps: false, sanitizeResources: false };
 const EXIT_SLOT_LOST = 5;
 const ROWS_PER_STEP = 100;
 const EXIT_TIMEOUT_MS = 60_000;
+const REPO_ROOT = new URL("../../", import.meta.url).pathname;
 
 interface Fixture {
   table: string;
@@ -218,3 +220,79 @@ Deno.test(
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
+
+Deno.test(
+  "a source whose slot vanished shows as failed in /ready, /metrics and health while others stream",
+  integration,
+  async () => {
+    const fx = fixture();
+    const other = fixture();
+    const sql = testSql();
+    await setUp(sql, fx);
+    await setUp(sql, other);
+    const config = configFor(fx, "never").replace(
+      "[http]\nenabled = false",
+      '[http]\nenabled = true\nlisten = "127.0.0.1:0"',
+    ) + `
+[[sources]]
+name = "second"
+host = "${STACK.pgHost}"
+port = ${STACK.pgPort}
+database = "${STACK.pgDatabase}"
+user = "${STACK.pgUser}"
+password = "\${PG2KAFKA_PG_PASSWORD}"
+slot = "${other.slot}"
+publication = "${other.publication}"
+tables = ["public.${other.table}"]
+snapshot = "never"
+
+[[targets]]
+name = "other_rows"
+tables = ["public.${other.table}"]
+topic = "tests.{table}"
+`;
+    const connector = ConnectorProcess.start(config);
+    try {
+      const listening = await connector.waitForLine(/HTTP endpoints listening/);
+      const url = JSON.parse(listening).properties.url as string;
+      await waitFor("both sources to stream", () => {
+        const streaming = connector.lines.filter((line) => /streaming slot/.test(line));
+        return streaming.length >= 2 ? true : undefined;
+      });
+      await dropSlotUnderConnector(sql, fx.slot);
+      await connector.waitForLine(/"level":"FATAL".*vanished although/);
+
+      const ready = await (await fetch(`${url}/ready`)).json();
+      assert.equal(ready.ready, false);
+      const failed = ready.checks.find((c: { source?: string }) => c.source === "main");
+      assert.match(failed.detail, /^failed: Replication slot ".*" of source main vanished/);
+      const streaming = ready.sources.find((s: { name: string }) => s.name === "second");
+      assert.equal(streaming.status, "streaming");
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      assert.match(metrics, /pg2kafka_source_failed\{source="main"\} 1/);
+      assert.match(metrics, /pg2kafka_source_failed\{source="second"\} 0/);
+
+      // The other source still delivers.
+      await insertRows(sql, other.table, 1);
+      assert.equal((await readIds(other, ROWS_PER_STEP)).size, ROWS_PER_STEP);
+      assert.equal(await slotExists(sql, fx.slot), false, "the slot was recreated");
+
+      const configPath = await Deno.makeTempFile({ suffix: ".toml" });
+      await Deno.writeTextFile(configPath, config);
+      const health = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", `${REPO_ROOT}main.ts`, "health", "-c", configPath, "--url", url],
+        env: { PG2KAFKA_PG_PASSWORD: STACK.pgPassword },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      await Deno.remove(configPath);
+      const line = new TextDecoder().decode(health.stdout);
+      assert.equal(health.code, 2, line);
+      assert.match(line, /^FAILING: .*source main failed: Replication slot .* vanished/);
+    } finally {
+      await connector.stop("SIGKILL");
+      await tearDown(sql, other);
+      await tearDown(testSql(), fx);
+    }
+  },
+);
