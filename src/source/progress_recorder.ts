@@ -23,6 +23,8 @@ export interface ProgressRecorderSettings {
 }
 
 const log = logger("progress");
+/** How long {@linkcode ProgressRecorder.stop} waits for the last write. */
+const STOP_TIMEOUT_MS = 5_000;
 
 /**
  * Writes a source's progress record, coalesced.
@@ -69,12 +71,27 @@ export class ProgressRecorder {
     this.#timer ??= setTimeout(() => this.#writeNow(), this.#settings.intervalMs);
   }
 
-  /** Writes what is pending and waits for the writes in flight. */
-  async stop(): Promise<void> {
+  /**
+   * Writes what is pending and waits up to `timeoutMs` for the writes in
+   * flight: with Kafka down, shutdown does not wait for its retries (the
+   * record only lags, which costs nothing but precision).
+   */
+  async stop(timeoutMs: number = STOP_TIMEOUT_MS): Promise<void> {
     if (this.#lsn !== this.#writtenLsn) this.#writeNow();
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.#writing;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<boolean>((resolve) =>
+      timer = setTimeout(resolve, timeoutMs, true)
+    );
+    const late = await Promise.race([this.#writing.then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (late) {
+      log.warn("The last progress record of source {source} was not written within {ms} ms", {
+        source: this.#settings.source,
+        ms: timeoutMs,
+      });
+    }
   }
 
   #writeNow(): void {

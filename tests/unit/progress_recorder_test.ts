@@ -68,3 +68,15 @@ Deno.test("ProgressRecorder survives a store that refuses writes", async () => {
   progress.confirmed(200n);
   await progress.stop(); // logged, not thrown
 });
+
+Deno.test("ProgressRecorder.stop() does not wait past its timeout for a hanging store", async () => {
+  const hanging: ProgressStore = {
+    read: () => Promise.resolve(null),
+    write: () => new Promise(() => {}),
+  };
+  const progress = recorder(hanging);
+  progress.started("", 100n);
+  const started = performance.now();
+  await progress.stop(INTERVAL_MS);
+  assert.ok(performance.now() - started < INTERVAL_MS * 20);
+});
