@@ -45,11 +45,14 @@ export class Router {
   readonly #debezium: DebeziumOrigin;
   /** Formats a transaction's commit LSN, xid and time once for all its messages. */
   readonly #text = new EventTextFormatter();
+  /** Counts every change routed, once whatever the targets make of it. */
+  readonly #read: { inc(): void };
 
   /** Creates the router of `context.source` over the targets that take its changes. */
   constructor(context: RouteContext, targets: readonly RouteTarget[]) {
     this.#context = context;
     this.#debezium = { name: context.source, db: context.database ?? "" };
+    this.#read = context.metrics.changesRead.labels(context.source);
     this.#routes = targets.map((target) => ({
       target,
       transaction: target.mode === "transaction"
@@ -85,6 +88,7 @@ export class Router {
 
   /** Routes one change of transaction `tx`. */
   route(event: ChangeEvent, tx: TransactionHandle): void {
+    this.#read.inc();
     this.#summary?.add(event);
     for (const route of this.#routesFor(event.schema, event.table)) {
       const target = route.target;
@@ -123,6 +127,7 @@ export class Router {
    * need converted values) and the message has no key.
    */
   deadLetterUndecodable(event: ChangeEvent, error: string, tx: TransactionHandle): void {
+    this.#read.inc();
     for (const { target } of this.#routesFor(event.schema, event.table)) {
       if (!target.ops.has(event.op)) continue;
       const origin = this.#origin(event, tx, target.name);
