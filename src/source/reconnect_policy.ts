@@ -3,15 +3,19 @@
  * backoff, wait as a standby at a short fixed interval while another process
  * holds the slot, or stop for good when the slot is lost (project issue 14).
  *
- * The backoff starts over only after a session that was worth it: one that
- * delivered a transaction, or stayed up for {@linkcode STABLE_SESSION_MS}.
- * A session that starts and fails at once (a publication dropped while its
- * slot still reads older WAL, say) counts as another failed attempt, so the
- * delay grows instead of hammering the server twice a second.
+ * The backoff starts over only after a session that was worth it: one whose
+ * flush LSN got further than any session before it, or that stayed up for
+ * {@linkcode STABLE_SESSION_MS}. A session that starts and fails at once (a
+ * publication dropped while its slot still reads older WAL, say) counts as
+ * another failed attempt, so the delay grows instead of hammering the server
+ * twice a second; so does one that only redelivers what earlier sessions
+ * already reached before failing at the same place, and one that only sees
+ * the empty transactions pgoutput sends for other tables' traffic.
  *
  * @module
  */
 import { Backoff, type BackoffOptions } from "../backoff.ts";
+import type { Lsn } from "../lsn.ts";
 import { SlotBusyError, SlotLostError } from "./slot.ts";
 
 /** A session up this long was a success, even without a transaction. */
@@ -71,8 +75,8 @@ export interface ReconnectPolicySettings {
  * @example
  * ```ts
  * const policy = new ReconnectPolicy({ reconnect, standbyPollIntervalMs: 1_000 });
- * policy.sessionStarted();
- * policy.sessionEnded({ delivered: false });
+ * policy.sessionStarted(0x16b3748n);
+ * policy.sessionEnded(0x16b3748n); // got no further
  * policy.next(new Error("connection reset")); // { kind: "reconnect", delayMs: …, attempt: 1 }
  * ```
  */
@@ -81,6 +85,8 @@ export class ReconnectPolicy {
   readonly #backoff: Backoff;
   readonly #now: () => number;
   #startedAt: number | null = null;
+  /** The furthest flush LSN any session reached (or started from). */
+  #furthest: Lsn = 0n;
 
   /** Creates the policy; `now` is replaceable for tests. */
   constructor(settings: ReconnectPolicySettings, now: () => number = Date.now) {
@@ -89,20 +95,23 @@ export class ReconnectPolicy {
     this.#now = now;
   }
 
-  /** A session started streaming. */
-  sessionStarted(): void {
+  /** A session started streaming from `startLsn`. */
+  sessionStarted(startLsn: Lsn): void {
     this.#startedAt = this.#now();
+    if (startLsn > this.#furthest) this.#furthest = startLsn;
   }
 
   /**
-   * A session ended (or failed before streaming); `delivered` says whether it
-   * settled at least one transaction.
+   * A session ended (or failed before streaming); `reachedLsn` is the flush
+   * LSN it reached, or null when it never streamed.
    */
-  sessionEnded({ delivered }: { delivered: boolean }): void {
+  sessionEnded(reachedLsn: Lsn | null): void {
     const startedAt = this.#startedAt;
     this.#startedAt = null;
     const stable = startedAt !== null && this.#now() - startedAt >= STABLE_SESSION_MS;
-    if (delivered || stable) this.#backoff.reset();
+    const progressed = startedAt !== null && reachedLsn !== null && reachedLsn > this.#furthest;
+    if (progressed) this.#furthest = reachedLsn;
+    if (progressed || stable) this.#backoff.reset();
   }
 
   /** The step after a session that ended with `error` (null: the server closed it). */

@@ -312,7 +312,7 @@ export class Source {
       const error = await session.closed;
       if (error) throw error;
     } finally {
-      this.#policy.sessionEnded({ delivered: session?.sawTransaction ?? false });
+      this.#policy.sessionEnded(session?.pipeline?.flushLsn ?? null);
       const pipeline = this.#session?.pipeline;
       if (pipeline) this.#lastFlushLsn = pipeline.flushLsn;
       this.#session = null;
@@ -334,7 +334,7 @@ export class Source {
     this.#status = "streaming";
     this.#guard.markStreamed();
     this.#recorder?.started(systemIdentifier, lsn);
-    this.#policy.sessionStarted();
+    this.#policy.sessionStarted(lsn);
     log.info("Source {source} streaming slot {slot} from {lsn}", context);
   }
 }
@@ -376,8 +376,6 @@ class Session {
   #ended = false;
   /** Told each flush LSN sent to PostgreSQL (the progress record follows it). */
   readonly #onConfirmed: (lsn: Lsn) => void;
-  /** Whether a transaction came through: the stream works (see reconnect_policy.ts). */
-  sawTransaction = false;
 
   constructor(
     settings: SourceSettings,
@@ -502,7 +500,6 @@ class Session {
       case "commit":
         this.pipeline!.commit(this.#currentTx("Commit"), message.endLsn);
         this.#tx = null;
-        this.sawTransaction = true;
         return;
       case "relation": {
         const relation = this.#decoder.relations.require(message.relationId, "Relation");

@@ -12,6 +12,8 @@ const integration = { sanitizeOps: false, sanitizeResources: false };
 const REPO_ROOT = new URL("../../", import.meta.url).pathname;
 /** How long the failing sessions are watched. */
 const WATCH_MS = 8_000;
+/** Pause between the writes to the unpublished table. */
+const OTHER_WRITE_PAUSE_MS = 50;
 
 interface RetryLine {
   attempt: number;
@@ -45,6 +47,17 @@ Deno.test(
     const publication = `${table}_pub`;
     const sql = testSql();
     await sql.unsafe(`CREATE TABLE ${table} (id int PRIMARY KEY)`);
+    // Traffic on a table no publication takes: pgoutput sends its transactions
+    // empty, which must not count as a session that worked.
+    const other = `${table}_other`;
+    await sql.unsafe(`CREATE TABLE ${other} (id serial PRIMARY KEY)`);
+    let writing = true;
+    const otherWriter = (async () => {
+      while (writing) {
+        await sql.unsafe(`INSERT INTO ${other} DEFAULT VALUES`);
+        await sleep(OTHER_WRITE_PAUSE_MS);
+      }
+    })();
     const config = connectorConfig({
       slot,
       publication,
@@ -93,6 +106,9 @@ Deno.test(
       assert.notEqual(health.code, 0, line);
       assert.match(line, /does not exist.*Way out/);
     } finally {
+      writing = false;
+      await otherWriter;
+      await sql.unsafe(`DROP TABLE ${other}`);
       await connector.stop("SIGKILL");
       await sql`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
                 WHERE slot_name = ${slot} AND NOT active`;

@@ -21,30 +21,37 @@ Deno.test("ReconnectPolicy grows the delay over sessions that start and fail at 
   const policy = policyAt(clock);
   const delays = [];
   for (let i = 0; i < 4; i++) {
-    policy.sessionStarted();
+    // Each session redelivers up to the same place, then fails there.
+    policy.sessionStarted(1_000n);
     clock.now += 10;
-    policy.sessionEnded({ delivered: false });
+    policy.sessionEnded(1_500n);
     const step = policy.next(new Error('publication "p" does not exist'));
     assert.equal(step.kind, "reconnect");
     if (step.kind === "reconnect") delays.push([step.attempt, step.delayMs]);
   }
+  // Only the first got further than any session before it: the delay grows from there.
   assert.deepEqual(delays, [[1, 100], [2, 200], [3, 400], [4, 800]]);
 });
 
-Deno.test("ReconnectPolicy starts over after a session that delivered or stayed up", () => {
+Deno.test("ReconnectPolicy starts over after a session that got further or stayed up", () => {
   const clock = { now: 0 };
   const policy = policyAt(clock);
   policy.next(new Error("down"));
   policy.next(new Error("down"));
-  policy.sessionStarted();
-  policy.sessionEnded({ delivered: true });
+  policy.sessionStarted(1_000n);
+  policy.sessionEnded(2_000n);
   assert.deepEqual(policy.next(new Error("down")), { kind: "reconnect", delayMs: 100, attempt: 1 });
 
   policy.next(new Error("down"));
-  policy.sessionStarted();
+  policy.sessionStarted(2_000n);
   clock.now += STABLE_SESSION_MS;
-  policy.sessionEnded({ delivered: false });
+  policy.sessionEnded(2_000n);
   assert.deepEqual(policy.next(new Error("down")), { kind: "reconnect", delayMs: 100, attempt: 1 });
+
+  // A start that failed before streaming got nowhere.
+  policy.next(new Error("down"));
+  policy.sessionEnded(null);
+  assert.deepEqual(policy.next(new Error("down")), { kind: "reconnect", delayMs: 400, attempt: 3 });
 });
 
 Deno.test("ReconnectPolicy polls at the fixed standby interval while the slot is held", () => {
