@@ -416,5 +416,6 @@ function sourceSettings(source: SourceConfig): SourceSettings {
       progressIntervalMs: source.snapshotProgressIntervalMs,
     },
     heartbeat: { intervalMs: source.heartbeatIntervalMs, table: source.heartbeatTable },
+    schemaChanges: source.schemaChanges.enabled ? source.schemaChanges : undefined,
   };
 }

@@ -60,6 +60,8 @@ import { Heartbeat, type HeartbeatSettings } from "./heartbeat.ts";
 import { type BeforeStreaming, type SnapshotSettings, snapshotStep } from "./snapshot.ts";
 import type { ReplicationStream } from "./stream.ts";
 import type { ValueOptions } from "./values.ts";
+import { SchemaChangeTap } from "./schema_change_tap.ts";
+import type { SchemaChangeSettings } from "./backend.ts";
 
 /** Everything a source needs from its config. */
 export interface SourceSettings {
@@ -76,6 +78,8 @@ export interface SourceSettings {
   snapshot?: SnapshotSettings;
   /** Heartbeats (see heartbeat.ts); none when left out. */
   heartbeat?: HeartbeatSettings;
+  /** Schema-change messages (see schema_change_tap.ts); none when left out. */
+  schemaChanges?: SchemaChangeSettings;
 }
 
 /** Shared parts of the pipeline a source feeds. */
@@ -158,6 +162,7 @@ export class Source {
       source: settings.name,
       database: settings.connection.database,
       targets: deps.targets,
+      schemaChangeTopic: settings.schemaChanges?.topic,
       sink: deps.sink,
       account: deps.account,
       metrics: deps.metrics,
@@ -376,6 +381,7 @@ class Session {
   #ended = false;
   /** Told each flush LSN sent to PostgreSQL (the progress record follows it). */
   readonly #onConfirmed: (lsn: Lsn) => void;
+  readonly #schemaChanges: SchemaChangeTap | null;
 
   constructor(
     settings: SourceSettings,
@@ -388,6 +394,8 @@ class Session {
     this.#backend = backend;
     this.#onConfirmed = onConfirmed;
     this.#decoder = new ChangeDecoder(settings.values, (id) => this.#primaryKeys.get(id));
+    const via = settings.schemaChanges?.via;
+    this.#schemaChanges = via === undefined ? null : new SchemaChangeTap(via, this.#decoder);
   }
 
   /** Whether reading waits for Kafka to ack or to come back. */
@@ -486,12 +494,18 @@ class Session {
       return;
     }
     let events;
+    this.#schemaChanges?.before(message);
     try {
       events = this.#decoder.apply(message, walStart);
     } catch (error) {
       if (!(error instanceof ValueConversionError) || !isRowMessage(message)) throw error;
       this.#deadLetterUndecodable(message, walStart, error);
       return;
+    }
+    const schemaChange = this.#schemaChanges?.after(message, walStart) ?? null;
+    if (schemaChange !== null) {
+      this.pipeline!.schemaChange(schemaChange, this.#currentTx("Schema change"));
+      this.#applyBackpressure();
     }
     switch (message.tag) {
       case "begin":
