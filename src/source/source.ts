@@ -296,7 +296,6 @@ export class Source {
       onMissingSlot: () => this.#guard.checkMissingSlot(),
     });
     let heartbeat: Heartbeat | null = null;
-    let session: Session | null = null;
     try {
       const slot = await backend.prepare();
       if (slot.created) {
@@ -307,7 +306,7 @@ export class Source {
         });
       }
       if (this.#stopping) return;
-      session = new Session(this.#settings, this.#pipeline, backend, (lsn) => {
+      const session = new Session(this.#settings, this.#pipeline, backend, (lsn) => {
         this.#recorder?.confirmed(lsn);
       });
       this.#session = session;
@@ -317,8 +316,8 @@ export class Source {
       const error = await session.closed;
       if (error) throw error;
     } finally {
-      this.#policy.sessionEnded(session?.pipeline?.flushLsn ?? null);
       const pipeline = this.#session?.pipeline;
+      this.#policy.sessionEnded(pipeline?.flushLsn ?? null);
       if (pipeline) this.#lastFlushLsn = pipeline.flushLsn;
       this.#session = null;
       await heartbeat?.stop();
