@@ -407,7 +407,7 @@ function sourceSettings(source: SourceConfig): SourceSettings {
     },
     statusIntervalMs: source.statusIntervalMs,
     messages: source.messages,
-    values: { bigNumbers: source.bigNumbers },
+    values: { bigNumbers: source.bigNumbers, jsonValues: source.jsonValues },
     reconnect: source.reconnect,
     standbyPollIntervalMs: source.standbyPollIntervalMs,
     snapshot: {

@@ -17,6 +17,8 @@ import type { Config } from "./types.ts";
 
 /** Kafka's internal topics (`__consumer_offsets`, `__transaction_state`) start so. */
 const INTERNAL_PREFIX = "__";
+/** The ops every format's default takes (Debezium's leaves truncate out). */
+const OPS_OF_EVERY_DEFAULT = ["insert", "update", "delete", "snapshot"];
 /** A `{placeholder}` in a topic template. */
 const PLACEHOLDER = /\{[a-z]+\}/;
 
@@ -24,7 +26,8 @@ const PLACEHOLDER = /\{[a-z]+\}/;
 interface TopicTarget {
   sources: string[];
   tables: TableName[];
-  ops: string[];
+  /** Left out: the format's default (every op; Debezium's without truncate). */
+  ops?: string[];
   /** The effective template (the mode's default when the config names none). */
   topic: string;
   where: string;
@@ -89,7 +92,8 @@ function certainlyDuplicates(a: TopicTarget, b: TopicTarget): boolean {
   if (a.where.trim() !== "" || b.where.trim() !== "") return false;
   const sources = a.sources.length === 0 || b.sources.length === 0 ||
     a.sources.some((source) => b.sources.includes(source));
-  const ops = a.ops.some((op) => b.ops.includes(op));
+  const opsOf = (target: TopicTarget) => target.ops ?? OPS_OF_EVERY_DEFAULT;
+  const ops = opsOf(a).some((op) => opsOf(b).includes(op));
   const tables = a.tables.some((x) =>
     b.tables.some((y) => x.schema === y.schema && x.table === y.table)
   );

@@ -7,6 +7,7 @@
  */
 import type { CompiledFilter } from "../filter/mod.ts";
 import type { ChangeOp } from "../model.ts";
+import type { DebeziumOptions } from "../pipeline/debezium.ts";
 import type { TableName } from "./tables.ts";
 import type { TopicRenderer } from "./topics.ts";
 
@@ -55,6 +56,8 @@ export interface SourceConfig {
   messages: boolean;
   /** How int8 and numeric values are emitted. */
   bigNumbers: "string" | "number";
+  /** How json and jsonb values are emitted: parsed, or as their JSON text. */
+  jsonValues: "parsed" | "text";
   /** Connection timeout, in milliseconds. */
   connectTimeoutMs: number;
   /** Backoff between reconnection attempts. */
@@ -194,6 +197,8 @@ export interface TargetConfig {
   /** Columns used as the message key instead of the replica identity (empty: identity). */
   keyColumns: readonly string[];
   format: "json" | "debezium";
+  /** Debezium's value settings (Debezium's defaults unless `[targets.debezium]` sets them). */
+  debezium: DebeziumOptions;
   /** One message per change, or one per transaction. */
   mode: "change" | "transaction";
   /** The filter expression as written, or `null`. */

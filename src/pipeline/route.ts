@@ -8,6 +8,7 @@
 import type { ChangeOp } from "../model.ts";
 import type { TransactionSummary } from "../filter/mod.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
+import type { DebeziumOptions } from "./debezium.ts";
 import type { OutgoingMessage } from "./message.ts";
 import type { ColumnRule } from "../config/mod.ts";
 
@@ -46,6 +47,8 @@ export interface RouteTarget {
   readonly maxMessageBytes?: number;
   /** The message value: pg2kafka's contract (the default) or Debezium's envelope. */
   readonly format?: "json" | "debezium";
+  /** Debezium's value settings, for `format = "debezium"` (Debezium's defaults when absent). */
+  readonly debezium?: DebeziumOptions;
   /** Column rules applied before encoding (see columns.ts); none when absent. */
   readonly columnRules?: readonly ColumnRule[];
 }

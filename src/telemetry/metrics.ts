@@ -112,7 +112,7 @@ export class Metrics {
   });
   readonly transactions = new Counter({
     name: "pg2kafka_transactions_total",
-    help: "Committed transactions received from PostgreSQL.",
+    help: "Committed transactions received from PostgreSQL; an initial snapshot counts as one.",
     labelNames: ["source"] as const,
     registers: [this.registry],
   });

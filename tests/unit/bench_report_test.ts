@@ -44,6 +44,14 @@ Deno.test("commitTimeOf() and commitLsnOf() read a pg2kafka message value", () =
   assert.equal(commitLsnOf(value), 0x1A2B4D0n);
 });
 
+Deno.test("commitTimeOf() and commitLsnOf() read a Debezium value, with or without schema", () => {
+  const payload = { source: { ts_us: 2_000_001, lsn: 0x1A2B3C8 }, op: "c" };
+  for (const value of [payload, { schema: {}, payload }]) {
+    assert.equal(commitTimeOf(JSON.stringify(value)), 2_000.001);
+    assert.equal(commitLsnOf(JSON.stringify(value)), 0x1A2B3C8n);
+  }
+});
+
 Deno.test("commitTimeOf() refuses a tombstone and a value without commit_ts", () => {
   assert.throws(() => commitTimeOf(null), /tombstone/);
   assert.throws(() => commitTimeOf("{}"), RangeError);
