@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Config, SourceConfig, TargetConfig } from "./config/mod.ts";
+import type { Config, LimitsConfig, SourceConfig, TargetConfig } from "./config/mod.ts";
 import { secretsOf, topicWarnings } from "./config/mod.ts";
 import { createKafka, KafkaProgressStore, KafkaSink } from "./kafka/mod.ts";
 import { formatLsn } from "./lsn.ts";
@@ -30,8 +30,13 @@ import {
   type StatusReport,
 } from "./ops/status.ts";
 import { VERSION } from "./version.ts";
-import { type InflightAccount, InflightBudget, type OutgoingMessage } from "./pipeline/mod.ts";
-import { connectionOf, Source, type SourceSettings } from "./source/mod.ts";
+import {
+  type InflightAccount,
+  InflightBudget,
+  type OutgoingMessage,
+  removeLeftovers,
+} from "./pipeline/mod.ts";
+import { connectionOf, ServerConnections, Source, type SourceSettings } from "./source/mod.ts";
 
 const log = logger("app");
 
@@ -45,6 +50,8 @@ export class Connector {
   readonly #accounts = new Map<string, InflightAccount>();
   readonly #kafkaProbe: KafkaProbe;
   readonly #slotMonitor: SlotMonitor;
+  /** The ordinary-query pools the sources share, one per server and credentials. */
+  readonly #connections: ServerConnections;
   readonly #secrets: readonly string[];
   readonly #progress: KafkaProgressStore;
   /** Called once when every source stopped for good (their slots are lost). */
@@ -92,8 +99,12 @@ export class Connector {
       replicationFactor: kafka.topicReplicationFactor,
       readTimeoutMs: kafka.requestTimeoutMs,
     });
+    this.#connections = new ServerConnections({
+      maxConnections: limits.maxQueryConnections,
+      idleTimeoutMs: limits.queryIdleTimeoutMs,
+    });
     this.sources = config.sources.map((source) =>
-      new Source(sourceSettings(source), {
+      new Source(sourceSettings(source, this.#connections, limits), {
         sink: this.sink,
         account: this.#accounts.get(source.name)!,
         metrics: this.metrics,
@@ -141,6 +152,7 @@ export class Connector {
     this.#rateSampler = setInterval(() => this.#sampleRates(), RATE_INTERVAL_MS);
     this.#kafkaProbe.start();
     this.#slotMonitor.start();
+    await this.#removeSpillLeftovers();
     await this.sink.start();
     this.#runs = this.sources.map((source) => this.#run(source));
     log.info("Connector started with {sources} source(s) and {targets} target(s)", {
@@ -164,7 +176,12 @@ export class Connector {
     clearInterval(this.#gauges);
     clearInterval(this.#rateSampler);
     await this.sink.stop();
-    await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop(), this.#progress.stop()]);
+    await Promise.all([
+      this.#kafkaProbe.stop(),
+      this.#slotMonitor.stop(),
+      this.#connections.close(),
+      this.#progress.stop(),
+    ]);
     await this.#http?.shutdown();
     return drained.every(Boolean);
   }
@@ -175,6 +192,21 @@ export class Connector {
    */
   onAllSourcesFailed(listener: () => void): void {
     this.#allFailedListeners.push(listener);
+  }
+
+  /** Removes the spill files a crashed run left (see pipeline/spill.ts). */
+  async #removeSpillLeftovers(): Promise<void> {
+    const dir = this.#config.limits.spillDir;
+    for (const { name } of this.#config.sources) {
+      const removed = await removeLeftovers(dir, name);
+      if (removed > 0) {
+        log.info("Removed {removed} spill file(s) a previous run of source {source} left", {
+          source: name,
+          removed,
+          dir,
+        });
+      }
+    }
   }
 
   /** What `/ready` reports: whether changes flow, and which check fails for which source. */
@@ -393,10 +425,17 @@ function targetReads(target: TargetConfig, source: string): boolean {
   return target.sources.length === 0 || target.sources.includes(source);
 }
 
-function sourceSettings(source: SourceConfig): SourceSettings {
+function sourceSettings(
+  source: SourceConfig,
+  connections: ServerConnections,
+  limits: LimitsConfig,
+): SourceSettings {
+  const connection = connectionOf(source);
   return {
     name: source.name,
-    connection: connectionOf(source),
+    connection,
+    queries: connections.queries(connection),
+    spill: { limitBytes: limits.transactionBufferBytes, dir: limits.spillDir },
     setup: {
       slot: source.slot,
       createSlot: source.createSlot,

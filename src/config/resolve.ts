@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { CompiledFilter } from "../filter/mod.ts";
 import { CHANGE_OPS, type ChangeOp } from "../model.ts";
 import type { DebeziumOptions } from "../pipeline/debezium.ts";
@@ -52,6 +54,10 @@ export function resolveConfig(
     limits: {
       maxInflightMessages: validated.limits.max_inflight_messages,
       maxInflightBytes: validated.limits.max_inflight_bytes,
+      maxQueryConnections: validated.limits.max_query_connections,
+      queryIdleTimeoutMs: validated.limits.query_idle_timeout,
+      transactionBufferBytes: validated.limits.transaction_buffer_bytes,
+      spillDir: resolveSpillDir(validated.limits.spill_dir, baseDir),
       stuckAfterMs: validated.limits.stuck_after,
     },
     targets,
@@ -197,4 +203,12 @@ function optionalPath(baseDir: string, path: string): string | null {
 
 function emptyToNull(text: string): string | null {
   return text === "" ? null : text;
+}
+
+/** The folder spill files go to when `spill_dir` is empty, under the system's temporary folder. */
+export const DEFAULT_SPILL_SUBDIR = "pg2kafka-spill";
+
+/** `spill_dir`, or `pg2kafka-spill` in the system's temporary folder when empty. */
+function resolveSpillDir(spillDir: string, baseDir: string): string {
+  return optionalPath(baseDir, spillDir) ?? join(tmpdir(), DEFAULT_SPILL_SUBDIR);
 }

@@ -219,10 +219,17 @@ export const kafkaSchema = z.strictObject({
 const DEFAULT_BATCHES_IN_FLIGHT = 5;
 const DEFAULT_MAX_INFLIGHT_MESSAGES = DEFAULT_BATCHES_IN_FLIGHT * DEFAULT_BATCH_MAX_MESSAGES;
 
+/** Ordinary connections per server and credentials, beside one per source (replication). */
+const DEFAULT_MAX_QUERY_CONNECTIONS = 2;
+
 /** The `[limits]` table. */
 export const limitsSchema = z.strictObject({
   max_inflight_messages: integer(1).prefault(DEFAULT_MAX_INFLIGHT_MESSAGES),
   max_inflight_bytes: size().prefault("64MiB"),
+  max_query_connections: integer(1).prefault(DEFAULT_MAX_QUERY_CONNECTIONS),
+  query_idle_timeout: duration().prefault("30s"),
+  transaction_buffer_bytes: size().prefault("16MiB"),
+  spill_dir: z.string().prefault(""),
   stuck_after: duration().prefault("5m"),
 }).prefault({});
 

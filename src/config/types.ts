@@ -147,6 +147,14 @@ export interface KafkaConfig {
 export interface LimitsConfig {
   maxInflightMessages: number;
   maxInflightBytes: number;
+  /** Ordinary connections open at once per server and credentials (checks, lookups, heartbeats). */
+  maxQueryConnections: number;
+  /** An ordinary connection unused this long closes, in milliseconds. */
+  queryIdleTimeoutMs: number;
+  /** Bytes of a held transaction (transaction targets using `tx.*`) kept in memory before spilling. */
+  transactionBufferBytes: number;
+  /** Folder of the spill files (absolute). */
+  spillDir: string;
   /**
    * How long messages may wait in flight with none settled before the
    * connector counts as stuck (/health fails), in milliseconds.

@@ -145,11 +145,28 @@ export class Router {
    * Ends transaction `tx` at its Commit: transaction-mode targets send their
    * final parts. Call it before `Checkpoint.commit`, which forbids tracking
    * more messages of `tx`.
+   *
+   * @returns null when done, or a promise when a target spilled the
+   *   transaction and replays it (see `transaction.ts`): read nothing more
+   *   and commit `tx` in the checkpoint once it resolves. `signal` aborts the
+   *   replay.
    */
-  commit(tx: TransactionHandle): void {
+  commit(tx: TransactionHandle, signal?: AbortSignal): Promise<void> | null {
     const summary = this.#summary?.take() ?? null;
-    for (const transaction of this.#transactions) transaction.commit(tx, summary);
     this.#lastCommitted = tx;
+    let replay: Promise<void> | null = null;
+    for (const transaction of this.#transactions) {
+      // One replay at a time: each waits for room in the same in-flight budget.
+      replay = replay === null
+        ? transaction.commit(tx, summary, signal)
+        : replay.then(() => transaction.commit(tx, summary, signal) ?? undefined);
+    }
+    return replay;
+  }
+
+  /** Drops held transactions and their spill files: the session that read them ended. */
+  discard(): void {
+    for (const transaction of this.#transactions) transaction.discard();
   }
 
   /**

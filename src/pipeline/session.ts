@@ -28,6 +28,7 @@ import type { InflightAccount } from "./inflight.ts";
 import { messageSize, type OutgoingMessage } from "./message.ts";
 import type { DeliveryFailure, RouteTarget } from "./route.ts";
 import { Router } from "./router.ts";
+import type { SpillSettings } from "./spill.ts";
 import type { SchemaChange } from "./schema_change.ts";
 
 /** What a source's sessions share: where messages go and what they are charged to. */
@@ -44,6 +45,8 @@ export interface PipelineContext {
   /** The source's in-flight account. */
   readonly account: InflightAccount;
   readonly metrics: Metrics;
+  /** Where transaction targets spill held transactions (see `spill.ts`); never, when left out. */
+  readonly spill?: SpillSettings;
 }
 
 /** What the session tells the source it serves. */
@@ -99,6 +102,8 @@ export class PipelineSession {
       metrics: context.metrics,
       database: context.database,
       hand: (parts, failure) => this.#hand(parts, failure),
+      spill: context.spill,
+      whenRoom: () => context.account.full ? context.account.waitForRoom() : null,
       schemaChangeTopic: context.schemaChangeTopic,
     }, context.targets);
     context.metrics.flushLsn.labels(context.source).set(Number(initialLsn));
@@ -175,9 +180,24 @@ export class PipelineSession {
     this.#router.describeRelation(schema, table, columns);
   }
 
-  /** Records the Commit of `tx` at `endLsn`, after its last change. */
-  commit(tx: TransactionHandle, endLsn: Lsn): void {
-    this.#router.commit(tx);
+  /**
+   * Records the Commit of `tx` at `endLsn`, after its last change.
+   *
+   * @returns null when done, or the replay of a transaction a target spilled
+   *   (see `transaction.ts`): hand over nothing more until it resolves. It
+   *   rejects with `signal`'s reason when `signal` aborts; `tx` then never
+   *   settles, and the next session reads it again.
+   */
+  commit(tx: TransactionHandle, endLsn: Lsn, signal?: AbortSignal): Promise<void> | null {
+    const replay = this.#router.commit(tx, signal);
+    if (replay === null) {
+      this.#committed(tx, endLsn);
+      return null;
+    }
+    return replay.then(() => this.#committed(tx, endLsn));
+  }
+
+  #committed(tx: TransactionHandle, endLsn: Lsn): void {
     this.#checkpoint.commit(tx, endLsn);
     this.#context.metrics.transactions.labels(this.#context.source).inc();
   }
@@ -218,6 +238,8 @@ export class PipelineSession {
    */
   close(): void {
     this.#closed = true;
+    // Whatever a target still holds belongs to a transaction the next session reads again.
+    this.#router.discard();
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     this.sinkHealthChanged();

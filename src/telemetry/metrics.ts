@@ -116,6 +116,12 @@ export class Metrics {
     labelNames: ["source"] as const,
     registers: [this.registry],
   });
+  readonly transactionSpilledBytes = new Counter({
+    name: "pg2kafka_transaction_spilled_bytes_total",
+    help: "Bytes of held transactions a transaction target wrote to spill files.",
+    labelNames: ["source", "target"] as const,
+    registers: [this.registry],
+  });
   readonly lagBytes = new RefinedGauge({
     name: "pg2kafka_replication_lag_bytes",
     help: "Server WAL end minus the confirmed flush LSN.",

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig, parseConfig, secretsOf } from "../../src/config/mod.ts";
 
@@ -82,6 +83,10 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
   assert.deepEqual(config.limits, {
     maxInflightMessages: 5_000,
     maxInflightBytes: 67_108_864,
+    maxQueryConnections: 2,
+    queryIdleTimeoutMs: 30_000,
+    transactionBufferBytes: 16 * 1024 * 1024,
+    spillDir: join(tmpdir(), "pg2kafka-spill"),
     stuckAfterMs: 300_000,
   });
   assert.deepEqual(config.http, {
