@@ -3,8 +3,9 @@
  * backoff, wait as a standby at a short fixed interval while another process
  * holds the slot, or stop for good when the slot is lost (project issue 14).
  *
- * The backoff starts over only after a session that was worth it: one whose
- * flush LSN got further than any session before it, or that stayed up for
+ * The backoff starts over only after a session that was worth it: one that
+ * confirmed to PostgreSQL a flush LSN further than any session before it
+ * (what it merely reached in memory may never arrive), or that stayed up for
  * {@linkcode STABLE_SESSION_MS}. A session that starts and fails at once (a
  * publication dropped while its slot still reads older WAL, say) counts as
  * another failed attempt, so the delay grows instead of hammering the server
@@ -102,8 +103,8 @@ export class ReconnectPolicy {
   }
 
   /**
-   * A session ended (or failed before streaming); `reachedLsn` is the flush
-   * LSN it reached, or null when it never streamed.
+   * A session ended (or failed before streaming); `reachedLsn` is the last
+   * flush LSN it sent to PostgreSQL, or null when it sent none.
    */
   sessionEnded(reachedLsn: Lsn | null): void {
     const startedAt = this.#startedAt;

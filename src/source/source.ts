@@ -324,7 +324,7 @@ export class Source {
       if (error) throw error;
     } finally {
       const pipeline = this.#session?.pipeline;
-      this.#policy.sessionEnded(pipeline?.flushLsn ?? null);
+      this.#policy.sessionEnded(this.#session?.sentFlushLsn ?? null);
       if (pipeline) this.#lastFlushLsn = pipeline.flushLsn;
       this.#session = null;
       await heartbeat?.stop();
@@ -391,6 +391,8 @@ class Session {
   #ended = false;
   /** Told each flush LSN sent to PostgreSQL (the progress record follows it). */
   readonly #onConfirmed: (lsn: Lsn) => void;
+  /** The last flush LSN sent to PostgreSQL, or null before the first status update. */
+  sentFlushLsn: Lsn | null = null;
   readonly #schemaChanges: SchemaChangeTap | null;
 
   constructor(
@@ -651,6 +653,7 @@ class Session {
     if (stream === null || pipeline === null) return;
     const flush = pipeline.flushLsn;
     stream.sendStatus(flush);
+    this.sentFlushLsn = flush;
     this.#onConfirmed(flush);
     const lag = stream.lastReceived > flush ? stream.lastReceived - flush : 0n;
     this.#context.metrics.lagBytes.labels(this.#settings.name).set(Number(lag));
