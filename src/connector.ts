@@ -7,7 +7,7 @@
  */
 import type { Config, LimitsConfig, SourceConfig, TargetConfig } from "./config/mod.ts";
 import { secretsOf, topicWarnings } from "./config/mod.ts";
-import { createKafka, KafkaProgressStore, KafkaSink } from "./kafka/mod.ts";
+import { createKafka, KafkaProgressStore, KafkaSink, proveEncoder } from "./kafka/mod.ts";
 import { formatLsn } from "./lsn.ts";
 import { createOpsHandler, type OpsEndpoints, type OpsServer, serveOps } from "./ops/http.ts";
 import { KafkaProbe } from "./ops/kafka_probe.ts";
@@ -153,6 +153,8 @@ export class Connector {
     this.#kafkaProbe.start();
     this.#slotMonitor.start();
     await this.#removeSpillLeftovers();
+    const { encoder } = await proveEncoder();
+    this.metrics.setEncoder(encoder);
     await this.sink.start();
     this.#runs = this.sources.map((source) => this.#run(source));
     log.info("Connector started with {sources} source(s) and {targets} target(s)", {
@@ -175,14 +177,24 @@ export class Connector {
     await Promise.all(this.#runs);
     clearInterval(this.#gauges);
     clearInterval(this.#rateSampler);
-    await this.sink.stop();
-    await Promise.all([
-      this.#kafkaProbe.stop(),
-      this.#slotMonitor.stop(),
-      this.#connections.close(),
-      this.#progress.stop(),
+    // The grace period is spent: what remains is closing connections, which a
+    // dead broker must not stretch (a probe or a produce may wait for its timeout).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const closed = await Promise.race([
+      Promise.all([
+        this.sink.stop(),
+        this.#kafkaProbe.stop(),
+        this.#slotMonitor.stop(),
+        this.#connections.close(),
+        this.#progress.stop(),
+        this.#http?.shutdown(),
+      ]).then(() => true),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS)),
     ]);
-    await this.#http?.shutdown();
+    clearTimeout(timer);
+    if (!closed) {
+      log.warn("Connections still closing after {ms} ms; exiting", { ms: CLOSE_WAIT_MS });
+    }
     return drained.every(Boolean);
   }
 
@@ -412,6 +424,8 @@ export class Connector {
 }
 
 const GAUGE_INTERVAL_MS = 1000;
+/** How long closing the connections may take once the sources stopped. */
+const CLOSE_WAIT_MS = 2000;
 /** /health fails when the periodic task has not run for this long: its timers stopped. */
 const TICK_STALE_AFTER_MS = 15 * GAUGE_INTERVAL_MS;
 const KAFKA_PROBE_INTERVAL_MS = 5000;

@@ -22,6 +22,7 @@
 import { ConfigError, loadConfig, secretsOf, topicWarnings } from "../config/mod.ts";
 import type { Config, SourceConfig } from "../config/mod.ts";
 import { redact } from "../telemetry/log.ts";
+import type { CheckLine, CheckStatus } from "./check_line.ts";
 import { gatherKafkaFacts, judgeKafka, planTopics } from "./check_kafka.ts";
 import { connectionOf, planConnections } from "../source/mod.ts";
 import {
@@ -35,16 +36,7 @@ import { gatherSchemaFacts, judgeSchema } from "./check_schema.ts";
 /** Exit codes of `pg2kafka check`. */
 export const CHECK_EXIT = { ok: 0, invalid: 2, unreachable: 3, unusable: 4 } as const;
 
-/** The outcome of one check: `unreachable` when the system did not answer at all. */
-export type CheckStatus = "ok" | "warn" | "skip" | "fail" | "unreachable";
-
-/** One check's result, printed as one line. */
-export interface CheckLine {
-  readonly status: CheckStatus;
-  /** What was checked: `config`, `postgres <source>`, `kafka`. */
-  readonly subject: string;
-  readonly text: string;
-}
+export type { CheckLine, CheckStatus } from "./check_line.ts";
 
 /** Options of {@linkcode runCheck}. */
 export interface CheckOptions {

@@ -15,7 +15,7 @@ import type { Sql } from "postgres";
 import type { SourceConfig, TableName } from "../config/mod.ts";
 import { connectionOf, openQueryConnection, openReplicationConnection } from "../source/connect.ts";
 import type { ServerConnectionPlan } from "../source/connections.ts";
-import type { CheckLine } from "./check.ts";
+import type { CheckLine } from "./check_line.ts";
 
 /** How a table's old rows are identified (`pg_class.relreplident`). */
 export type ReplicaIdentity = "default" | "nothing" | "full" | "index";

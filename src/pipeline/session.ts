@@ -63,10 +63,9 @@ const MICROS_PER_MS = 1000;
 
 const log = logger("pipeline");
 
-/** The counters of one target's settled outcomes, looked up once. */
-interface OutcomeCounters {
-  readonly delivered: { inc(by?: number): void };
-  readonly deadLettered: { inc(by?: number): void };
+/** A counter of one target and outcome. */
+interface Counter {
+  inc(by?: number): void;
 }
 
 /** One replication session's routing, checkpoint and in-flight accounting. */
@@ -75,7 +74,11 @@ export class PipelineSession {
   readonly #hooks: SessionHooks;
   readonly #router: Router;
   readonly #checkpoint: Checkpoint;
-  readonly #counters = new Map<string, OutcomeCounters>();
+  /**
+   * Each target's counter of each settled outcome, looked up once and created
+   * on first use, so an outcome that never happened exports no zero series.
+   */
+  readonly #counters = new Map<string, Partial<Record<Settlement["outcome"], Counter>>>();
   readonly #settleMessage = (message: OutgoingMessage, settlement: Settlement) =>
     this.#settle(message, settlement);
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
@@ -270,11 +273,8 @@ export class PipelineSession {
 
   #settle(message: OutgoingMessage, settlement: Settlement): void {
     const origin = message.origin;
-    const counters = this.#countersOf(origin.target);
-    if (settlement.outcome === "delivered") {
-      counters.delivered.inc(origin.events ?? 1);
-    } else {
-      counters.deadLettered.inc(origin.events ?? 1);
+    this.#counterOf(origin.target, settlement.outcome).inc(origin.events ?? 1);
+    if (settlement.outcome === "dead_lettered") {
       log.error("Dead-lettered a change ({reason}): {error}", {
         reason: settlement.reason,
         error: settlement.error,
@@ -295,18 +295,14 @@ export class PipelineSession {
     this.#scheduleFlush();
   }
 
-  #countersOf(target: string): OutcomeCounters {
+  #counterOf(target: string, outcome: Settlement["outcome"]): Counter {
     let counters = this.#counters.get(target);
-    if (counters === undefined) {
-      const { changes } = this.#context.metrics;
-      const source = this.#context.source;
-      counters = {
-        delivered: changes.labels(source, target, "delivered"),
-        deadLettered: changes.labels(source, target, "dead_lettered"),
-      };
-      this.#counters.set(target, counters);
-    }
-    return counters;
+    if (counters === undefined) this.#counters.set(target, counters = {});
+    return counters[outcome] ??= this.#context.metrics.changes.labels(
+      this.#context.source,
+      target,
+      outcome,
+    );
   }
 
   /** Reports the flush LSN and this source's lag at most every {@linkcode FLUSH_COALESCE_MS}. */

@@ -24,7 +24,7 @@ export interface ProgressRecorderSettings {
 
 const log = logger("progress");
 /** How long {@linkcode ProgressRecorder.stop} waits for the last write. */
-const STOP_TIMEOUT_MS = 5_000;
+const STOP_TIMEOUT_MS = 2_000;
 
 /**
  * Writes a source's progress record, coalesced.

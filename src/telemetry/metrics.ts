@@ -235,9 +235,18 @@ export class Metrics {
   readonly buildInfo = new Gauge({
     name: "pg2kafka_build_info",
     help: "Always 1; the labels name the build.",
-    labelNames: ["version", "deno"] as const,
+    labelNames: ["version", "deno", "encoder"] as const,
     registers: [this.registry],
   });
+
+  /**
+   * Names the encoder that serves Kafka produce requests (`pg2kafka` when its
+   * patches are proven active, `kafkajs` otherwise) in `pg2kafka_build_info`.
+   */
+  setEncoder(encoder: string): void {
+    this.buildInfo.reset();
+    this.buildInfo.labels(VERSION, Deno.version.deno, encoder).set(1);
+  }
 
   /** The Prometheus text of every metric, values refined to the present. */
   async render(): Promise<string> {
@@ -251,7 +260,7 @@ export class Metrics {
 
   /** Creates the metrics and sets the build info. */
   constructor() {
-    this.buildInfo.labels(VERSION, Deno.version.deno).set(1);
+    this.setEncoder("unknown");
     this.circuitState.set(CIRCUIT_STATE_VALUE.closed);
   }
 }
