@@ -9,7 +9,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CompiledFilter } from "../filter/mod.ts";
 import { CHANGE_OPS, type ChangeOp } from "../model.ts";
-import type { DebeziumOptions } from "../pipeline/debezium.ts";
 import { resolveConfigPath } from "./checks.ts";
 import {
   debeziumSchema,
@@ -21,7 +20,14 @@ import {
 import { compileTableMatcher } from "./tables.ts";
 import { compileTopicTemplate } from "./topics.ts";
 import { resolveColumnRule } from "./column_rules.ts";
-import type { BackoffConfig, Config, KafkaConfig, SourceConfig, TargetConfig } from "./types.ts";
+import type {
+  BackoffConfig,
+  Config,
+  DebeziumOptions,
+  KafkaConfig,
+  SourceConfig,
+  TargetConfig,
+} from "./types.ts";
 
 type Validated = ValidatedConfig;
 type ValidatedSource = NonNullable<Validated["sources"]>[number];

@@ -7,7 +7,6 @@
  */
 import type { CompiledFilter } from "../filter/mod.ts";
 import type { ChangeOp } from "../model.ts";
-import type { DebeziumOptions } from "../pipeline/debezium.ts";
 import type { TableName } from "./tables.ts";
 import type { TopicRenderer } from "./topics.ts";
 
@@ -260,4 +259,31 @@ export interface Config {
     gracePeriodMs: number;
   };
   health: HealthConfig;
+}
+
+/** Debezium's `decimal.handling.mode`. */
+export type DecimalHandlingMode = "precise" | "double" | "string";
+/** Debezium's `time.precision.mode`. */
+export type TimePrecisionMode = "adaptive" | "adaptive_time_microseconds" | "connect";
+/** Debezium's `binary.handling.mode`. */
+export type BinaryHandlingMode = "bytes" | "base64" | "base64-url-safe" | "hex";
+/** Debezium's `interval.handling.mode`. */
+export type IntervalHandlingMode = "numeric" | "string";
+
+/** The value settings of a `format = "debezium"` target, with Debezium's meanings. */
+export interface DebeziumValueOptions {
+  readonly decimalHandlingMode: DecimalHandlingMode;
+  readonly timePrecisionMode: TimePrecisionMode;
+  readonly binaryHandlingMode: BinaryHandlingMode;
+  readonly intervalHandlingMode: IntervalHandlingMode;
+  /** Scale of `money` values in `precise` mode. */
+  readonly moneyFractionDigits: number;
+  /** Written for an unchanged TOASTed value PostgreSQL did not send. */
+  readonly unavailableValuePlaceholder: string;
+}
+
+/** The settings of a `format = "debezium"` target. */
+export interface DebeziumOptions extends DebeziumValueOptions {
+  /** Write `{"schema":…,"payload":…}` as `JsonConverter` does with `schemas.enable=true`. */
+  readonly schemas: boolean;
 }
