@@ -30,6 +30,7 @@ import {
 } from "./leaves.ts";
 import { readTableName, readTablePattern, type TableName } from "./tables.ts";
 import { columnRuleSchema } from "./column_rules.ts";
+import { checkTopicRules } from "./topic_rules.ts";
 
 /** The name of the source a single `[source]` table defines, when it has none. */
 export const DEFAULT_SOURCE_NAME = "default";
@@ -122,6 +123,7 @@ const sourceFields = {
   snapshot_progress_interval: duration().prefault("10s"),
   heartbeat_interval: duration(true).prefault("0s"),
   heartbeat_table: optionalTableName().prefault(""),
+  standby_poll_interval: duration().prefault("1s"),
   transactional_id: z.string().prefault(""),
   schema_changes: schemaChangesSchema,
 };
@@ -173,6 +175,14 @@ export const singleSourceSchema = withSourceRules(z.strictObject({
 }));
 
 const DEFAULT_BATCH_MAX_MESSAGES = 1_000;
+/** The compacted topic of the sources' progress records (src/progress/record.ts). */
+export const DEFAULT_PROGRESS_TOPIC = "pg2kafka.progress";
+/**
+ * The topic of the progress records written inside Kafka transactions
+ * (exactly-once delivery). Apart from `progress_topic` for now: its records
+ * also say how much of a cut transaction is in Kafka.
+ */
+export const DEFAULT_TRANSACTIONAL_PROGRESS_TOPIC = "pg2kafka.progress.exactly_once";
 const DEFAULT_TOPIC_PARTITIONS = 3;
 const DEFAULT_FAILURE_THRESHOLD = 5;
 /** Messages of one Kafka transaction (exactly-once delivery) by default. */
@@ -189,6 +199,7 @@ export const kafkaSchema = z.strictObject({
   max_message_bytes: size().prefault("1MiB"),
   request_timeout: duration().prefault("30s"),
   dead_letter_topic: topicName().prefault("pg2kafka.dead_letter"),
+  progress_topic: topicName().prefault(DEFAULT_PROGRESS_TOPIC),
   create_topics: z.boolean().prefault(true),
   topic_partitions: integer(1).prefault(DEFAULT_TOPIC_PARTITIONS),
   topic_replication_factor: integer(1).prefault(1),
@@ -209,7 +220,7 @@ export const kafkaSchema = z.strictObject({
   }).prefault({}),
   delivery: z.enum(["at_least_once", "exactly_once"]).prefault("at_least_once"),
   transactions: z.strictObject({
-    progress_topic: topicName().prefault("pg2kafka.progress"),
+    progress_topic: topicName().prefault(DEFAULT_TRANSACTIONAL_PROGRESS_TOPIC),
     max_messages: integer(1).prefault(DEFAULT_TRANSACTION_MAX_MESSAGES),
     max_bytes: size().prefault("16MiB"),
     max_duration: duration().prefault("1s"),
@@ -364,6 +375,18 @@ export const configSchema = z.strictObject({
   shutdown: shutdownSchema,
   health: healthSchema,
 }).superRefine(checkLargestMessageFits, whenValid("kafka", "limits", "targets"))
+  .superRefine(
+    (config, context) =>
+      checkTopicRules({
+        kafka: config.kafka,
+        targets: (config.targets ?? []).map((target) => ({
+          ...target,
+          topic: target.topic ??
+            (target.mode === "transaction" ? DEFAULT_TRANSACTION_TOPIC : DEFAULT_CHANGE_TOPIC),
+        })),
+      }, context),
+    whenValid("kafka", "targets"),
+  )
   .superRefine(checkExactlyOnce, whenValid("kafka", "targets", "sources"));
 
 /**

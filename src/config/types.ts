@@ -62,6 +62,11 @@ export interface SourceConfig {
   /** Backoff between reconnection attempts. */
   reconnect: BackoffConfig;
   /**
+   * How often a standby (its slot held by another process) checks whether
+   * the slot is free, in milliseconds: a fixed interval, not the backoff.
+   */
+  standbyPollIntervalMs: number;
+  /**
    * Whether to read the published tables' existing rows before streaming:
    * when the slot is created (`initial`), also when it was lost
    * (`when_needed`), or not at all (`never`). See `src/source/snapshot.ts`.
@@ -113,6 +118,8 @@ export interface KafkaConfig {
   maxMessageBytes: number;
   requestTimeoutMs: number;
   deadLetterTopic: string;
+  /** The compacted topic of the sources' progress records. */
+  progressTopic: string;
   /** Create missing topics (else rely on broker auto-creation). */
   createTopics: boolean;
   /** Partitions of topics pg2kafka creates. */

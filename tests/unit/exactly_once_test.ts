@@ -267,7 +267,7 @@ tables = ["public.orders"]
   );
   assert.equal(config.kafka.delivery, "exactly_once");
   assert.equal(config.sources[0].transactionalId, "pg2kafka.main");
-  assert.equal(config.kafka.transactions.progressTopic, "pg2kafka.progress");
+  assert.equal(config.kafka.transactions.progressTopic, "pg2kafka.progress.exactly_once");
 });
 
 Deno.test("ReplayGate.admitsTransaction() tells whole transactions in Kafka from the rest", () => {
