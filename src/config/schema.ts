@@ -226,8 +226,8 @@ export const kafkaSchema = z.strictObject({
     max_duration: duration().prefault("1s"),
     timeout: duration().prefault("60s"),
   }).superRefine((value, context) => {
-    if (value.max_duration >= value.timeout) {
-      const message = "expected a duration shorter than timeout, which aborts a Kafka " +
+    if (value.max_duration > value.timeout) {
+      const message = "expected a duration no longer than timeout, which aborts a Kafka " +
         "transaction open that long";
       context.issues.push(refinementIssue(["max_duration"], message));
     }

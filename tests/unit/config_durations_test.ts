@@ -41,6 +41,10 @@ function configWith(header: string, line: string): string {
   if (line.startsWith("initial_backoff")) {
     sections[header].push(`max_backoff = "${MAX_DURATION_TEXT}"`);
   }
+  // A Kafka transaction's max_duration may not be longer than its timeout.
+  if (header === "[kafka.transactions]" && line.startsWith("max_duration")) {
+    sections[header].push(`timeout = "${MAX_DURATION_TEXT}"`);
+  }
   const order = Object.keys(sections).sort((a, b) => sectionRank(a) - sectionRank(b));
   return [
     ...order.flatMap((name) => [name, ...sections[name]]),

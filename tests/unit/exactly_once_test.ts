@@ -252,7 +252,7 @@ name = "rows"
 tables = ["public.orders"]
 `);
   assert.match(errors, /max_duration/);
-  assert.match(errors, /shorter than timeout/);
+  assert.match(errors, /no longer than timeout/);
 });
 
 Deno.test("config: exactly_once defaults derive the transactional id from the source", () => {
