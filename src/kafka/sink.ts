@@ -20,6 +20,14 @@ import { CIRCUIT_STATE_VALUE } from "../ops/metrics.ts";
 import { logger } from "../ops/log.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { createPartitioner } from "./partitioner.ts";
+import {
+  brokerReleaseLine,
+  formatApisInUse,
+  negotiateApiVersions,
+  producerApis,
+  readBrokerApiVersions,
+  UnsupportedBrokerError,
+} from "./api_versions.ts";
 import { CircuitBreaker, type CircuitState } from "./circuit_breaker.ts";
 import { classifyError, describeError, isTooLarge, type KafkaErrorKind } from "./errors.ts";
 
@@ -88,6 +96,7 @@ export class KafkaSink {
   readonly #admin: Admin;
   /** Topics known to exist (created or seen). */
   readonly #knownTopics = new Set<string>();
+  readonly #kafka: Kafka;
   readonly #options: SinkOptions;
   readonly #metrics: Metrics;
   readonly #breaker: CircuitBreaker;
@@ -115,6 +124,7 @@ export class KafkaSink {
       retry: KAFKAJS_RETRY,
     });
     this.#admin = kafka.admin({ retry: KAFKAJS_RETRY });
+    this.#kafka = kafka;
     this.#backoff = new Backoff(options.retry);
     this.#breaker = new CircuitBreaker({
       ...options.circuitBreaker,
@@ -147,9 +157,15 @@ export class KafkaSink {
     this.#failureListeners.push(listener);
   }
 
-  /** Connects the producer (retrying until Kafka answers) and starts the send loop. */
+  /**
+   * Connects the producer (retrying until Kafka answers), checks the broker
+   * accepts the protocol versions pg2kafka speaks, and starts the send loop.
+   *
+   * @throws {UnsupportedBrokerError} when the broker lacks one of them.
+   */
   async start(): Promise<void> {
     await this.#untilSuccess("connect", () => this.#producer.connect());
+    await this.#checkBroker();
     if (this.#options.createTopics) {
       await this.#untilSuccess("admin connect", () => this.#admin.connect());
     }
@@ -402,12 +418,27 @@ export class KafkaSink {
     );
   }
 
-  async #untilSuccess(what: string, action: () => Promise<void>): Promise<void> {
+  /** Logs the broker's release line and the API versions in use; throws when one is missing. */
+  async #checkBroker(): Promise<void> {
+    const broker = await this.#untilSuccess(
+      "ApiVersions",
+      () => readBrokerApiVersions(this.#kafka),
+    );
+    const apis = producerApis({ createTopics: this.#options.createTopics !== null });
+    const { inUse, missing } = negotiateApiVersions(broker, apis);
+    if (missing.length > 0) throw new UnsupportedBrokerError(missing);
+    log.info("Kafka broker: {release}; API versions in use: {apis}", {
+      release: brokerReleaseLine(broker),
+      apis: formatApisInUse(inUse),
+    });
+  }
+
+  async #untilSuccess<T>(what: string, action: () => Promise<T>): Promise<T> {
     while (true) {
       try {
-        await action();
+        const result = await action();
         this.#backoff.reset();
-        return;
+        return result;
       } catch (error) {
         const delayMs = this.#backoff.next();
         log.warn("Kafka {what} failed, retrying in {delayMs} ms: {error}", {
