@@ -286,6 +286,7 @@ function sourceSettings(source: SourceConfig): SourceSettings {
     setup: {
       slot: source.slot,
       createSlot: source.createSlot,
+      failover: source.failoverSlot,
       publication: source.publication,
       createPublication: source.createPublication,
       alterPublication: source.alterPublication,
