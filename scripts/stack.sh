@@ -6,6 +6,7 @@
 #   scripts/stack.sh up | down | status | env
 #   scripts/stack.sh pg-start | pg-stop | pg-restart | kafka-start | kafka-stop
 #   scripts/stack.sh psql [args…]
+#   scripts/stack.sh standby-up | standby-promote | standby-down   (physical standby, port + 1)
 #   scripts/stack.sh versions
 #
 # Versions: PG2KAFKA_KAFKA_VERSION picks the Kafka broker (default: the pin in
@@ -236,6 +237,78 @@ pg_stop() {
 
 psql_admin() { as_pg_user "$(debian_pg_bin_dir)/psql" -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres "$@"; }
 
+# --- A physical standby (failover tests) -------------------------------------
+# A cold copy of the stopped primary's data folder, streaming from the primary
+# through a physical slot. On PostgreSQL 17+ it also keeps copies of the
+# primary's failover slots (sync_replication_slots), and the primary holds
+# logical changes back until the standby has their WAL (synchronized_standby_slots).
+
+STANDBY_PORT="${PG2KAFKA_PG_STANDBY_PORT:-$((PG_PORT + 1))}"
+STANDBY_DIR="$PG_DIR-standby"
+STANDBY_DATA="$STANDBY_DIR/data"
+STANDBY_LOG="$STANDBY_DIR/postgres.log"
+STANDBY_SLOT="pg2kafka_standby"
+FAILOVER_SLOTS_SINCE=170000
+
+standby_ctl() { as_pg_user "$(pg_bin_dir)/pg_ctl" -D "$STANDBY_DATA" "$@"; }
+standby_running() { [[ -f "$STANDBY_DATA/postmaster.pid" ]] && standby_ctl status >/dev/null 2>&1; }
+pg_version_num() { psql_admin -d postgres -Atc 'SHOW server_version_num'; }
+
+standby_up() {
+  pg_start
+  if standby_running; then return; fi
+  [[ -f "$STANDBY_DATA/PG_VERSION" ]] && die "a stopped standby is in $STANDBY_DIR: scripts/stack.sh standby-down first"
+  local failover_slots=false
+  (($(pg_version_num) >= FAILOVER_SLOTS_SINCE)) && failover_slots=true
+  psql_admin -d postgres -v ON_ERROR_STOP=1 -q <<SQL >/dev/null
+SELECT pg_create_physical_replication_slot('$STANDBY_SLOT')
+WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = '$STANDBY_SLOT');
+SQL
+  if [[ "$failover_slots" == true ]]; then
+    psql_admin -d postgres -q -c "ALTER SYSTEM SET synchronized_standby_slots = '$STANDBY_SLOT'" >/dev/null
+  fi
+  say "copying the stopped primary's data folder into $STANDBY_DATA"
+  pg_stop
+  mkdir -p "$STANDBY_DIR"
+  cp -a "$PG_DATA" "$STANDBY_DATA"
+  rm -f "$STANDBY_DATA/postmaster.pid"
+  # The standby must not wait for a slot of its own name once promoted.
+  sed -i '/synchronized_standby_slots/d' "$STANDBY_DATA/postgresql.auto.conf"
+  cat >>"$STANDBY_DATA/postgresql.conf" <<CONF
+# pg2kafka local stack: physical standby
+port = $STANDBY_PORT
+primary_conninfo = 'host=127.0.0.1 port=$PG_PORT user=$PG_APP_USER password=$PG_APP_PASSWORD dbname=$PG_DATABASE application_name=pg2kafka_standby'
+primary_slot_name = '$STANDBY_SLOT'
+hot_standby = on
+hot_standby_feedback = on
+CONF
+  [[ "$failover_slots" == true ]] && echo "sync_replication_slots = on" >>"$STANDBY_DATA/postgresql.conf"
+  touch "$STANDBY_DATA/standby.signal"
+  chown -R "$(pg_os_user)" "$STANDBY_DIR"
+  pg_start
+  say "starting the standby on 127.0.0.1:$STANDBY_PORT (log: $STANDBY_LOG)"
+  standby_ctl -l "$STANDBY_LOG" -w -t 60 start >/dev/null || die "the standby did not start, see $STANDBY_LOG"
+}
+
+standby_promote() {
+  standby_running || die "no standby runs in $STANDBY_DIR"
+  say "promoting the standby on 127.0.0.1:$STANDBY_PORT"
+  standby_ctl -w -t 60 promote >/dev/null || die "the standby was not promoted, see $STANDBY_LOG"
+}
+
+# Stops and removes the standby, and frees the primary of its slot and setting.
+standby_down() {
+  if standby_running; then say "stopping the standby"; standby_ctl -m fast -w stop >/dev/null; fi
+  rm -rf "$STANDBY_DIR"
+  pg_running || return 0
+  psql_admin -d postgres -q <<SQL >/dev/null
+SELECT pg_drop_replication_slot('$STANDBY_SLOT') WHERE EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = '$STANDBY_SLOT');
+SQL
+  if (($(pg_version_num) >= FAILOVER_SLOTS_SINCE)); then
+    psql_admin -d postgres -q -c "ALTER SYSTEM RESET synchronized_standby_slots" -c "SELECT pg_reload_conf()" >/dev/null
+  fi
+}
+
 # --- Kafka ------------------------------------------------------------------
 
 # The completion marker names the version, so a half-filled or foreign folder is fetched again.
@@ -405,5 +478,8 @@ case "${1:-}" in
   kafka-start) mkdir -p "$KAFKA_CACHE"; kafka_start ;;
   kafka-stop) kafka_stop ;;
   psql) shift; psql_admin -d "$PG_DATABASE" "$@" ;;
-  *) echo "usage: $0 up|down|status|env|versions|pg-start|pg-stop|pg-restart|kafka-start|kafka-stop|psql" >&2; exit 2 ;;
+  standby-up) standby_up ;;
+  standby-promote) standby_promote ;;
+  standby-down) standby_down ;;
+  *) echo "usage: $0 up|down|status|env|versions|pg-start|pg-stop|pg-restart|kafka-start|kafka-stop|psql|standby-up|standby-promote|standby-down" >&2; exit 2 ;;
 esac
