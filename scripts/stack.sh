@@ -3,7 +3,7 @@
 # throwaway PostgreSQL cluster with wal_level=logical and a single-node Apache
 # Kafka broker in KRaft mode, both on loopback, data and logs under .stack/.
 #
-#   scripts/stack.sh up | down | status | env
+#   scripts/stack.sh up | down | clean | status | env
 #   scripts/stack.sh pg-start | pg-stop | pg-restart | kafka-start | kafka-stop
 #   scripts/stack.sh psql [args…]
 #   scripts/stack.sh standby-up | standby-promote | standby-down   (physical standby, port + 1)
@@ -466,6 +466,12 @@ case "${1:-}" in
     say "ready in $((SECONDS - started))s: PostgreSQL 127.0.0.1:$PG_PORT (db $PG_DATABASE, user $PG_APP_USER), Kafka 127.0.0.1:$KAFKA_PORT"
     ;;
   down) kafka_stop; pg_stop ;;
+  clean)
+    standby_running && standby_ctl -m fast -w stop >/dev/null
+    kafka_stop; pg_stop
+    say "removing the stack's data: $STACK_DIR, $PG_DIR"
+    rm -rf "$STACK_DIR" "$PG_DIR" "$STANDBY_DIR"
+    ;;
   status)
     pg_running && echo "postgresql: running on 127.0.0.1:$PG_PORT" || echo "postgresql: stopped"
     kafka_running && echo "kafka: running on 127.0.0.1:$KAFKA_PORT (pid $(cat "$KAFKA_PID"))" || echo "kafka: stopped"
@@ -481,5 +487,5 @@ case "${1:-}" in
   standby-up) standby_up ;;
   standby-promote) standby_promote ;;
   standby-down) standby_down ;;
-  *) echo "usage: $0 up|down|status|env|versions|pg-start|pg-stop|pg-restart|kafka-start|kafka-stop|psql|standby-up|standby-promote|standby-down" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|clean|status|env|versions|pg-start|pg-stop|pg-restart|kafka-start|kafka-stop|psql|standby-up|standby-promote|standby-down" >&2; exit 2 ;;
 esac

@@ -99,6 +99,8 @@ Deno.test({
         `demo: two runs, ${MESSAGES_PER_RUN} messages each, customers ${first.customer} ` +
           `and ${second.customer}`,
       );
+      const versions = await run("stack.sh", "versions");
+      console.log(`== matrix demo: ${versions.output.trim().replaceAll("\n", "; ")}`);
     } finally {
       await run("stack.sh", "down");
     }
