@@ -11,10 +11,10 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, secretsOf } from "./src/config/mod.ts";
 import type { Config } from "./src/config/mod.ts";
-import { Pipeline } from "./src/app.ts";
+import { Connector } from "./src/connector.ts";
 import { runCheck } from "./src/cli/check.ts";
-import { healthCommand, type HealthFlags } from "./src/ops/health.ts";
-import { configureLogging, logger } from "./src/ops/log.ts";
+import { healthCommand, type HealthFlags } from "./src/cli/health.ts";
+import { configureLogging, logger } from "./src/telemetry/log.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Process exit codes of every command. */
@@ -67,11 +67,13 @@ slot's tables (snapshot = "initial"), then streams. Logs go to stderr; /health, 
 /metrics are served on [http] listen.
 
 On SIGINT or SIGTERM pg2kafka stops reading, drains in-flight messages for up to
-[shutdown] grace_period, confirms the final position to PostgreSQL and exits 0. A second
+[shutdown] grace_period, confirms the final position to PostgreSQL and exits 0. If Kafka
+has not acked everything by then, it confirms only what was acked and exits 1. A second
 signal exits at once without confirming anything more.
 
 Exit codes: 0 stopped by a signal; 1 failed at run time (the dead-letter topic refused a
-message, or shutdown failed); 2 invalid config; 130 a second signal during shutdown.
+message, a bug, or the grace period ended with messages unacknowledged); 2 invalid config;
+130 a second signal during shutdown.
 `;
 
 /** `pg2kafka check --help`. */
@@ -276,7 +278,7 @@ async function run(path: string): Promise<number> {
   if (config === null) return EXIT.usage;
   configureLogging({ ...config.log, secrets: secretsOf(config) });
   const log = logger("main");
-  const pipeline = new Pipeline(config);
+  const connector = new Connector(config);
   const stopped = Promise.withResolvers<number>();
   let stopping = false;
   const onSignal = (signal: Deno.Signal) => {
@@ -286,7 +288,11 @@ async function run(path: string): Promise<number> {
     }
     stopping = true;
     log.info("{signal} received: draining in-flight messages, then stopping", { signal });
-    pipeline.stop().then(() => stopped.resolve(EXIT.ok), (error) => {
+    connector.stop().then((drained) => {
+      if (drained) return stopped.resolve(EXIT.ok);
+      log.error("Stopped with messages unacknowledged; the slot keeps them for the next start");
+      stopped.resolve(EXIT.failed);
+    }, (error) => {
       log.error("Shutdown failed: {error}", { error: String(error) });
       stopped.resolve(EXIT.failed);
     });
@@ -298,13 +304,13 @@ async function run(path: string): Promise<number> {
     return [signal, handler] as const;
   });
   try {
-    await pipeline.start();
+    await connector.start();
   } catch (error) {
     // A broker without a protocol version pg2kafka needs, an HTTP address in use: say what, exit.
     log.fatal("Could not start: {error}", { error: (error as Error).message });
     return EXIT.failed;
   }
-  pipeline.sink.onFailure((error) => {
+  connector.sink.onFailure((error) => {
     log.fatal("Stopping: {error}. The slot keeps every unacknowledged change.", {
       error: error.message,
     });

@@ -15,19 +15,7 @@ LOG="${PG2KAFKA_STACK_DIR:-$REPO_ROOT/.stack}/demo-connector.log"
 EXPECTED_MESSAGES=6
 
 echo "== creating the demo tables public.customers and public.orders"
-bash scripts/stack.sh psql -q -v ON_ERROR_STOP=1 <<'SQL'
-SET client_min_messages = warning;
-CREATE TABLE IF NOT EXISTS customers (id int PRIMARY KEY, name text NOT NULL, email text);
-CREATE TABLE IF NOT EXISTS orders (
-  id bigserial PRIMARY KEY,
-  customer_id int REFERENCES customers (id),
-  status text NOT NULL,
-  amount numeric(12, 2) NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now()
-);
-ALTER TABLE customers OWNER TO pg2kafka;
-ALTER TABLE orders OWNER TO pg2kafka;
-SQL
+bash scripts/stack.sh psql -q -v ON_ERROR_STOP=1 <"$REPO_ROOT/scripts/demo_schema.sql"
 
 # config.example.toml as it is, but for where this stack listens (PG2KAFKA_PG_PORT and
 # PG2KAFKA_KAFKA_PORT may move it) and an HTTP port of the system's choosing.

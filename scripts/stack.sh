@@ -84,7 +84,8 @@ KAFKA_VERSION_FILE="$KAFKA_DIR/version"
 KAFKA_LOG="$KAFKA_DIR/broker.log"
 KAFKA_PID="$KAFKA_DIR/broker.pid"
 KAFKA_HEAP="${PG2KAFKA_KAFKA_HEAP:-512m}"
-KAFKA_READY_TIMEOUT_S=90
+# A loaded machine (a shared CI runner) may take minutes to start a JVM broker.
+KAFKA_READY_TIMEOUT_S="${PG2KAFKA_KAFKA_READY_TIMEOUT_S:-240}"
 KAFKA_PROBE_TIMEOUT_S=3
 
 say() { echo "stack: $*" >&2; }

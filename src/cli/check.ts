@@ -21,7 +21,7 @@
  */
 import { ConfigError, loadConfig, secretsOf } from "../config/mod.ts";
 import type { Config, SourceConfig } from "../config/mod.ts";
-import { redact } from "../ops/log.ts";
+import { redact } from "../telemetry/log.ts";
 import { gatherKafkaFacts, judgeKafka, planTopics } from "./check_kafka.ts";
 import { gatherPostgresFacts, judgePostgres } from "./check_postgres.ts";
 

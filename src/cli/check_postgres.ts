@@ -12,9 +12,8 @@
  * @module
  */
 import type { Sql } from "postgres";
-import { connectionOf } from "../app.ts";
 import type { SourceConfig, TableName } from "../config/mod.ts";
-import { openQueryConnection, openReplicationConnection } from "../source/connect.ts";
+import { connectionOf, openQueryConnection, openReplicationConnection } from "../source/connect.ts";
 import type { CheckLine } from "./check.ts";
 
 /** How a table's old rows are identified (`pg_class.relreplident`). */

@@ -48,6 +48,7 @@ export function resolveConfig(
     limits: {
       maxInflightMessages: validated.limits.max_inflight_messages,
       maxInflightBytes: validated.limits.max_inflight_bytes,
+      stuckAfterMs: validated.limits.stuck_after,
     },
     targets,
     http: {
@@ -88,6 +89,7 @@ function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
     reconnect: resolveBackoff(source.reconnect),
     snapshot: source.snapshot,
     snapshotFetchRows: source.snapshot_fetch_rows,
+    snapshotProgressIntervalMs: source.snapshot_progress_interval,
     heartbeatIntervalMs: source.heartbeat_interval,
     heartbeatTable: source.heartbeat_table === NO_HEARTBEAT_TABLE ? null : source.heartbeat_table,
   };

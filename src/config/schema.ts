@@ -92,6 +92,7 @@ const sourceFields = {
   reconnect: backoff("1s", "1m"),
   snapshot: z.enum(["initial", "never", "when_needed"]).prefault("initial"),
   snapshot_fetch_rows: integer(1).prefault(DEFAULT_SNAPSHOT_FETCH_ROWS),
+  snapshot_progress_interval: duration().prefault("10s"),
   heartbeat_interval: duration(true).prefault("0s"),
   heartbeat_table: optionalTableName().prefault(""),
 };
@@ -189,6 +190,7 @@ const DEFAULT_MAX_INFLIGHT_MESSAGES = DEFAULT_BATCHES_IN_FLIGHT * DEFAULT_BATCH_
 export const limitsSchema = z.strictObject({
   max_inflight_messages: integer(1).prefault(DEFAULT_MAX_INFLIGHT_MESSAGES),
   max_inflight_bytes: size().prefault("64MiB"),
+  stuck_after: duration().prefault("5m"),
 }).prefault({});
 
 /** Placeholders that differ between the changes of one transaction. */

@@ -12,7 +12,7 @@ import type { TopicRenderer } from "./topics.ts";
 
 export type { TableName } from "./tables.ts";
 
-/** Exponential backoff settings; the shape `Backoff` in `src/kafka/backoff.ts` takes. */
+/** Exponential backoff settings; the shape `Backoff` in `src/backoff.ts` takes. */
 export interface BackoffConfig {
   /** First delay, in milliseconds. */
   initialMs: number;
@@ -69,6 +69,8 @@ export interface SourceConfig {
   snapshot: "initial" | "never" | "when_needed";
   /** Rows fetched per cursor round trip while snapshotting. */
   snapshotFetchRows: number;
+  /** How often a snapshot's table read logs its progress. */
+  snapshotProgressIntervalMs: number;
   /** Period of heartbeats that make WAL visible to the slot, in milliseconds; 0 for none. */
   heartbeatIntervalMs: number;
   /** The table a heartbeat upserts, or `null` to emit a logical decoding message instead. */
@@ -124,6 +126,11 @@ export interface KafkaConfig {
 export interface LimitsConfig {
   maxInflightMessages: number;
   maxInflightBytes: number;
+  /**
+   * How long messages may wait in flight with none settled before the
+   * connector counts as stuck (/health fails), in milliseconds.
+   */
+  stuckAfterMs: number;
 }
 
 /** A route: which changes go to which topics, in which shape. */

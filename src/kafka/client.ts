@@ -13,7 +13,7 @@ import {
   type SASLOptions,
 } from "kafkajs";
 import type { KafkaConfig } from "../config/mod.ts";
-import { logger } from "../ops/log.ts";
+import { logger } from "../telemetry/log.ts";
 import { VERSION } from "../version.ts";
 import { installEncoderPatch } from "./kafkajs_encoder.ts";
 import { installRecordPatch } from "./kafkajs_record.ts";

@@ -1,12 +1,30 @@
 /**
- * Sorts kafkajs errors into what to do about them: retry (transient) or
- * dead-letter (poison: the message itself can never be accepted).
+ * Sorts produce errors into what to do about them: retry (transient),
+ * dead-letter (poison: the message itself can never be accepted), start over
+ * with a new producer identity (fenced: the broker no longer accepts this
+ * producer's sequence numbers), or stop (a bug: pg2kafka's own code threw).
  *
  * @module
  */
 
 /** What a produce error means for the message. */
-export type KafkaErrorKind = "poison" | "transient";
+export type KafkaErrorKind = "poison" | "transient" | "fenced" | "bug";
+
+/**
+ * Broker error codes that say the idempotent producer's sequence or identity
+ * is out of step with the broker. Sending the same batch again under the same
+ * identity fails the same way forever; a new producer id starts the sequence
+ * over (accepting duplicates of what was written but not acknowledged).
+ */
+const FENCED_TYPES = new Set([
+  "OUT_OF_ORDER_SEQUENCE_NUMBER",
+  "INVALID_PRODUCER_EPOCH",
+  "UNKNOWN_PRODUCER_ID",
+  "INVALID_PRODUCER_ID_MAPPING",
+]);
+
+/** JavaScript errors that only a programming mistake throws, never the network. */
+const BUG_NAMES = new Set(["TypeError", "RangeError", "ReferenceError", "SyntaxError"]);
 
 /** Broker error codes that reject the message itself, never the cluster's state. */
 const POISON_TYPES = new Set([
@@ -40,12 +58,17 @@ function* nested(error: unknown, depth = 0): Generator<Record<string, unknown>> 
  * @example
  * ```ts
  * classifyError({ type: "MESSAGE_TOO_LARGE" }); // "poison"
+ * classifyError({ type: "OUT_OF_ORDER_SEQUENCE_NUMBER" }); // "fenced"
+ * classifyError(new TypeError("x is undefined")); // "bug"
  * classifyError(new Error("Connection timeout")); // "transient"
  * ```
  */
 export function classifyError(error: unknown): KafkaErrorKind {
   for (const record of nested(error)) {
-    if (typeof record.type === "string" && POISON_TYPES.has(record.type)) return "poison";
+    if (typeof record.name === "string" && BUG_NAMES.has(record.name)) return "bug";
+    if (typeof record.type !== "string") continue;
+    if (POISON_TYPES.has(record.type)) return "poison";
+    if (FENCED_TYPES.has(record.type)) return "fenced";
   }
   return "transient";
 }

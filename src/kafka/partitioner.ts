@@ -72,13 +72,17 @@ function hashKey(key: Uint8Array | string): number {
 
 /**
  * Creates a partitioner for kafkajs's `createPartitioner` that picks the
- * partition kafkajs's `Partitioners.DefaultPartitioner` picks.
+ * partition kafkajs's `Partitioners.DefaultPartitioner` picks, and writes its
+ * choice into the message: kafkajs asks again on every retry, and a keyless
+ * message sent round-robin to another partition than its first attempt
+ * would put the idempotent producer's per-partition sequence numbers out of
+ * step with the broker (the sink keeps one record per message across its
+ * attempts, so the choice holds).
  */
 export const createPartitioner: ICustomPartitioner = () => {
   /** Round-robin counters of keyless messages per topic, from a random start as kafkajs's. */
   const counters = new Map<string, number>();
-  return ({ topic, partitionMetadata, message }: PartitionerArgs) => {
-    if (message.partition !== null && message.partition !== undefined) return message.partition;
+  const choose = ({ topic, partitionMetadata, message }: PartitionerArgs): number => {
     const key = message.key;
     if (key !== null && key !== undefined) {
       return (hashKey(key) & POSITIVE) % partitionMetadata.length;
@@ -88,5 +92,10 @@ export const createPartitioner: ICustomPartitioner = () => {
     const available = partitionMetadata.filter((partition) => partition.leader >= 0);
     if (available.length > 0) return available[(next & POSITIVE) % available.length].partitionId;
     return (next & POSITIVE) % partitionMetadata.length;
+  };
+  return (args: PartitionerArgs) => {
+    const { message } = args;
+    if (message.partition !== null && message.partition !== undefined) return message.partition;
+    return message.partition = choose(args);
   };
 };

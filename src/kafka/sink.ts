@@ -1,25 +1,37 @@
 /**
- * The Kafka sink: batches messages, produces them with the idempotent kafkajs
- * producer (acks=all), retries transient failures without a time limit behind
- * a circuit breaker, and sends poison messages to the dead-letter topic.
+ * The Kafka sink, pg2kafka's implementation of the {@linkcode Sink} port:
+ * batches messages, produces them with the idempotent kafkajs producer
+ * (acks=all), retries transient failures without a time limit behind a
+ * circuit breaker, and sends poison messages (too large, invalid topic name,
+ * rejected record) to the dead-letter topic.
  *
  * One batch is in flight at a time and a failed batch is retried before any
  * later one, so one key's messages reach their partition in commit order
- * (DESIGN invariant 5). A message is settled (its transaction's checkpoint
- * told, its in-flight budget released) only after Kafka acked it, in its topic
- * or in the dead-letter topic (invariants 1 and 2).
+ * (DESIGN invariant 5). Each message's partition is fixed the first time it
+ * is sent (keyless ones too), so every retry carries the same records to the
+ * same partitions and the idempotent producer's sequence numbers stay in step
+ * with the broker. Should they fall out of step all the same (a sequence or
+ * producer-fencing error), the sink starts a producer with a new identity and
+ * sends the unacknowledged batch again: duplicates are possible, loss is not.
+ * A message is settled, through the callback it was sent with, only after
+ * Kafka acked it in its topic or in the dead-letter topic (invariants 1, 2).
+ * An error that only a programming mistake throws stops the sink: it is a
+ * bug, not Kafka being down, and retrying it would wedge the pipeline.
  *
  * @module
  */
-import type { Admin, Kafka, Message, Producer, TopicMessages } from "kafkajs";
-import type { OutgoingMessage } from "../pipeline/message.ts";
-import { messageSize } from "../pipeline/message.ts";
-import { formatLsn } from "../lsn.ts";
-import type { ChangeOutcome, Metrics } from "../ops/metrics.ts";
-import { CIRCUIT_STATE_VALUE } from "../ops/metrics.ts";
-import { logger } from "../ops/log.ts";
-import { Backoff, type BackoffOptions } from "./backoff.ts";
-import { createPartitioner } from "./partitioner.ts";
+import type { Admin, Kafka, Message, Producer, ProducerConfig, TopicMessages } from "kafkajs";
+import { Backoff, type BackoffOptions } from "../backoff.ts";
+import {
+  DELIVERED,
+  messageSize,
+  type Settle,
+  type Sink,
+  type SinkHealth,
+  type SinkMessage,
+} from "../sink.ts";
+import { logger } from "../telemetry/log.ts";
+import { CIRCUIT_STATE_VALUE, type Metrics } from "../telemetry/metrics.ts";
 import {
   brokerReleaseLine,
   formatApisInUse,
@@ -30,6 +42,8 @@ import {
 } from "./api_versions.ts";
 import { CircuitBreaker, type CircuitState } from "./circuit_breaker.ts";
 import { classifyError, describeError, isTooLarge, type KafkaErrorKind } from "./errors.ts";
+import { createPartitioner } from "./partitioner.ts";
+import { isValidTopic } from "./topics.ts";
 
 /** Tuning of a {@linkcode KafkaSink}. */
 export interface SinkOptions {
@@ -54,7 +68,7 @@ export const DEAD_LETTER_HEADER = {
   valueOmitted: "pg2kafka.dlq.value_omitted",
 } as const;
 
-/** The dead-letter topic itself refused a message: the pipeline must stop. */
+/** The dead-letter topic itself refused a message, or the sink hit a bug: the pipeline must stop. */
 export class DeadLetterError extends Error {
   /** Creates the error for the message at `lsn` that could not be parked. */
   constructor(message: string, options?: ErrorOptions) {
@@ -71,7 +85,8 @@ const log = logger("kafka");
 const KAFKAJS_RETRY = { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 };
 const GZIP = 1; // kafkajs CompressionTypes.GZIP
 const MS_PER_SECOND = 1000;
-const MICROS_PER_SECOND = 1_000_000;
+/** How long {@linkcode KafkaSink.stop} waits for the request in flight before disconnecting. */
+const STOP_WAIT_MS = 5000;
 
 /** Why a message goes to the dead-letter topic, and whether its value still travels with it. */
 interface DeadLetter {
@@ -82,49 +97,52 @@ interface DeadLetter {
 }
 
 /** A message waiting for Kafka, with the reason when it goes to the dead-letter topic. */
-interface Pending {
-  message: OutgoingMessage;
+interface Pending<M extends SinkMessage> {
+  readonly message: M;
+  readonly settle: Settle<M>;
   deadLetter: DeadLetter | null;
+  /**
+   * The kafkajs record, built once and sent as is by every attempt: the
+   * partitioner writes its choice into it on the first attempt, so a retry
+   * goes where the first attempt went. Rebuilt when the message is diverted.
+   */
+  record: Message | null;
 }
 
 /**
- * Produces {@linkcode OutgoingMessage}s to Kafka. `send` never blocks: the
- * caller bounds what it sends with its in-flight account.
+ * Produces messages to Kafka. `send` never blocks: the caller bounds what it
+ * sends with its in-flight budget.
  */
-export class KafkaSink {
-  readonly #producer: Producer;
+export class KafkaSink<M extends SinkMessage = SinkMessage> implements Sink<M> {
+  readonly #kafka: Kafka;
+  #producer: Producer;
   readonly #admin: Admin;
   /** Topics known to exist (created or seen). */
   readonly #knownTopics = new Set<string>();
-  readonly #kafka: Kafka;
   readonly #options: SinkOptions;
   readonly #metrics: Metrics;
   readonly #breaker: CircuitBreaker;
   readonly #backoff: Backoff;
-  #queue: Pending[] = [];
+  /** Aborts the waits of the send loop when the sink stops. */
+  readonly #stopSignal = new AbortController();
+  #queue: Pending<M>[] = [];
   #wake: PromiseWithResolvers<void> | null = null;
   #drained: PromiseWithResolvers<void> | null = null;
   #running: Promise<void> | null = null;
-  #stopping = false;
   #delivering = false;
   #failure: Error | null = null;
-  #stateListeners: ((state: CircuitState) => void)[] = [];
+  #healthListeners: ((health: SinkHealth) => void)[] = [];
   #failureListeners: ((error: Error) => void)[] = [];
+  /** Producer identities used so far: 1 plus each renewal after a sequence error. */
+  #producerGeneration = 1;
 
   /** Creates the sink; call {@linkcode start} before sending. */
   constructor(kafka: Kafka, options: SinkOptions, metrics: Metrics) {
+    this.#kafka = kafka;
     this.#options = options;
     this.#metrics = metrics;
-    this.#producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: true,
-      // murmur2 on the key, as the Java client: one row's changes share a partition.
-      createPartitioner,
-      retry: KAFKAJS_RETRY,
-    });
+    this.#producer = kafka.producer(PRODUCER_CONFIG);
     this.#admin = kafka.admin({ retry: KAFKAJS_RETRY });
-    this.#kafka = kafka;
     this.#backoff = new Backoff(options.retry);
     this.#breaker = new CircuitBreaker({
       ...options.circuitBreaker,
@@ -147,12 +165,23 @@ export class KafkaSink {
     return this.#failure;
   }
 
-  /** Calls `listener` on every circuit state change. */
-  onCircuitChange(listener: (state: CircuitState) => void): void {
-    this.#stateListeners.push(listener);
+  /** How many producer identities the sink used (more than 1 after a sequence error). */
+  get producerGeneration(): number {
+    return this.#producerGeneration;
   }
 
-  /** Calls `listener` once if the sink stops for good (the dead-letter topic failed). */
+  /** The circuit state, and the failure that stopped the sink if any. */
+  health(): SinkHealth {
+    const state = this.#breaker.state;
+    return { accepting: state !== "open", state, ok: state === "closed", failure: this.#failure };
+  }
+
+  /** Calls `listener` on every circuit state change. */
+  onHealthChange(listener: (health: SinkHealth) => void): void {
+    this.#healthListeners.push(listener);
+  }
+
+  /** Calls `listener` once if the sink stops for good (the dead-letter topic failed, or a bug). */
   onFailure(listener: (error: Error) => void): void {
     this.#failureListeners.push(listener);
   }
@@ -169,59 +198,86 @@ export class KafkaSink {
     if (this.#options.createTopics) {
       await this.#untilSuccess("admin connect", () => this.#admin.connect());
     }
-    this.#running = this.#loop().catch((error) => {
-      this.#failure = error;
-      this.#drained?.resolve();
-      log.fatal("Kafka sink stopped: {error}", { error: String(error) });
-      for (const listener of this.#failureListeners) listener(error);
-    });
+    this.#running = this.#loop().catch((error) => this.#fail(error));
   }
 
-  /** Queues a message for its topic. */
-  send(message: OutgoingMessage): void {
-    const tooLarge = message.size > this.#options.maxMessageBytes;
-    this.#enqueue({
-      message,
-      deadLetter: tooLarge
-        ? {
-          reason: "too_large",
-          error: `Message of ${message.size} bytes exceeds max_message_bytes ` +
-            `(${this.#options.maxMessageBytes})`,
-          omitValue: true,
-        }
-        : null,
-    });
+  /** Queues a message for its topic; one Kafka refuses by name or size goes to the dead-letter topic. */
+  send(message: M, settle: Settle<M>): void {
+    this.#enqueue({ message, settle, deadLetter: this.#refusal(message), record: null });
   }
 
   /** Queues a message straight for the dead-letter topic (unencodable, filter failed). */
-  deadLetter(message: OutgoingMessage, reason: string, error: string): void {
-    this.#enqueue({ message, deadLetter: { reason, error, omitValue: false } });
+  deadLetter(message: M, reason: string, error: string, settle: Settle<M>): void {
+    this.#enqueue({
+      message,
+      settle,
+      deadLetter: { reason, error, omitValue: false },
+      record: null,
+    });
   }
 
-  /** Resolves when everything queued so far is acked (or the sink failed). */
+  /** Resolves when everything queued so far is acked (or the sink failed or stopped). */
   async drain(): Promise<void> {
     if ((this.#queue.length === 0 && !this.#delivering) || this.#failure) return;
     this.#drained ??= Promise.withResolvers<void>();
     await this.#drained.promise;
   }
 
-  /** Stops the loop (after the batch in flight) and disconnects. */
+  /**
+   * Stops the loop and disconnects. A batch in flight gets up to a few seconds
+   * to finish; whatever is not acked then is never settled.
+   */
   async stop(): Promise<void> {
-    this.#stopping = true;
+    this.#stopSignal.abort();
     this.#wake?.resolve();
-    await this.#running;
+    this.#drained?.resolve();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const gaveUp = new Promise<void>((resolve) => timer = setTimeout(resolve, STOP_WAIT_MS));
+    await Promise.race([this.#running, gaveUp]);
+    clearTimeout(timer);
     await this.#producer.disconnect().catch(() => {});
     if (this.#options.createTopics) await this.#admin.disconnect().catch(() => {});
   }
 
-  #enqueue(pending: Pending): void {
+  get #stopping(): boolean {
+    return this.#stopSignal.signal.aborted;
+  }
+
+  /** Why Kafka would refuse `message` before any attempt, or null. */
+  #refusal(message: M): DeadLetter | null {
+    if (!isValidTopic(message.topic)) {
+      const error = `Kafka does not accept the topic name "${message.topic}"`;
+      log.warn("A message for topic {topic} goes to the dead-letter topic: {error}", {
+        topic: message.topic,
+        error,
+      });
+      return { reason: "invalid_topic", error, omitValue: false };
+    }
+    if (message.size <= this.#options.maxMessageBytes) return null;
+    return {
+      reason: "too_large",
+      error: `Message of ${message.size} bytes exceeds max_message_bytes ` +
+        `(${this.#options.maxMessageBytes})`,
+      omitValue: true,
+    };
+  }
+
+  #enqueue(pending: Pending<M>): void {
     if (this.#failure) throw this.#failure;
     this.#queue.push(pending);
-    if (this.#wake && this.#queue.length >= 1) {
+    if (this.#wake) {
       const wake = this.#wake;
       this.#wake = null;
       wake.resolve();
     }
+  }
+
+  #fail(error: Error): void {
+    this.#failure = error;
+    this.#drained?.resolve();
+    log.fatal("Kafka sink stopped: {error}", { error: String(error) });
+    for (const listener of this.#healthListeners) listener(this.health());
+    for (const listener of this.#failureListeners) listener(error);
   }
 
   async #loop(): Promise<void> {
@@ -234,7 +290,7 @@ export class KafkaSink {
         continue;
       }
       if (this.#queue.length < this.#options.batchMaxMessages && this.#options.lingerMs > 0) {
-        await sleep(this.#options.lingerMs);
+        await this.#sleep(this.#options.lingerMs);
       }
       const batch = this.#takeBatch();
       this.#delivering = true;
@@ -243,7 +299,7 @@ export class KafkaSink {
     }
   }
 
-  #takeBatch(): Pending[] {
+  #takeBatch(): Pending<M>[] {
     const { batchMaxMessages, batchMaxBytes } = this.#options;
     let count = 0;
     let bytes = 0;
@@ -258,7 +314,7 @@ export class KafkaSink {
   }
 
   /** Creates the batch's topics that do not exist yet. */
-  async #ensureTopics(batch: Pending[]): Promise<void> {
+  async #ensureTopics(batch: Pending<M>[]): Promise<void> {
     const settings = this.#options.createTopics;
     if (settings === null) return;
     const missing = new Set<string>();
@@ -276,27 +332,43 @@ export class KafkaSink {
     for (const topic of missing) this.#knownTopics.add(topic);
   }
 
-  /** Delivers a batch; on a poison error splits it until the poison message is alone. */
-  async #deliver(batch: Pending[]): Promise<void> {
-    while (true) {
+  /**
+   * Delivers a batch, retrying until Kafka acks it; on a poison error splits
+   * it until the poison message is alone. Returns without settling when the
+   * sink stops.
+   */
+  async #deliver(batch: Pending<M>[]): Promise<void> {
+    while (!this.#stopping) {
       const error = await this.#attempt(batch);
       if (error === null) return this.#settle(batch);
+      if (this.#stopping) return;
       const kind = classifyError(error);
       this.#metrics.kafkaErrors.labels(kind).inc();
-      if (kind === "poison") {
-        if (batch.length === 1) return await this.#divert(batch[0], error);
-        const middle = batch.length >> 1;
-        await this.#deliver(batch.slice(0, middle));
-        await this.#deliver(batch.slice(middle));
-        return;
+      switch (kind) {
+        case "bug":
+          throw new DeadLetterError(`Bug in pg2kafka while producing: ${error.message}`, {
+            cause: error,
+          });
+        case "poison": {
+          if (batch.length === 1) return await this.#divert(batch[0], error);
+          const middle = batch.length >> 1;
+          await this.#deliver(batch.slice(0, middle));
+          await this.#deliver(batch.slice(middle));
+          return;
+        }
+        case "fenced":
+          await this.#renewProducer(error, batch.length);
+          break;
+        case "transient":
+          await this.#retryLater(kind, error, batch);
       }
-      await this.#retryLater(kind, error, batch);
     }
   }
 
   /** One produce attempt; null on success, else the error. */
-  async #attempt(batch: Pending[]): Promise<Error | null> {
+  async #attempt(batch: Pending<M>[]): Promise<Error | null> {
     await this.#untilCircuitAllows();
+    if (this.#stopping) return new Error("The Kafka sink is stopping");
     const started = performance.now();
     try {
       await this.#ensureTopics(batch);
@@ -314,25 +386,42 @@ export class KafkaSink {
     }
   }
 
-  async #retryLater(kind: KafkaErrorKind, error: Error, batch: Pending[]): Promise<void> {
+  /**
+   * The broker refused this producer's sequence numbers or identity: sending
+   * the same batch again under it would fail forever. A new producer gets a
+   * new identity whose sequences start over; the unacknowledged batch is then
+   * sent again (what the broker already wrote of it is duplicated, not lost).
+   */
+  async #renewProducer(error: Error, count: number): Promise<void> {
+    this.#producerGeneration++;
+    log.warn(
+      "Kafka refused the producer's sequence ({error}); resending {count} unacknowledged " +
+        "message(s) with a new producer identity (generation {generation})",
+      { error: describeError(error), count, generation: this.#producerGeneration },
+    );
+    const old = this.#producer;
+    await old.disconnect().catch(() => {});
+    this.#producer = this.#kafka.producer(PRODUCER_CONFIG);
+    await this.#untilSuccess("connect", () => this.#producer.connect());
+  }
+
+  async #retryLater(kind: KafkaErrorKind, error: Error, batch: Pending<M>[]): Promise<void> {
     this.#breaker.recordFailure();
     const delayMs = this.#backoff.next();
-    const first = batch[0].message.origin;
     log.warn("Produce failed ({kind}), retrying {count} messages in {delayMs} ms: {error}", {
       kind,
       count: batch.length,
       delayMs,
       error: error.message,
-      source: first.source,
-      lsn: formatLsn(first.lsn),
+      topic: batch[0].message.topic,
       circuit: this.#breaker.state,
     });
-    await sleep(delayMs);
+    await this.#sleep(delayMs);
   }
 
   async #untilCircuitAllows(): Promise<void> {
-    while (!this.#breaker.allowRequest()) {
-      await sleep(Math.max(1, this.#breaker.remainingOpenMs));
+    while (!this.#stopping && !this.#breaker.allowRequest()) {
+      await this.#sleep(Math.max(1, this.#breaker.remainingOpenMs));
     }
   }
 
@@ -341,7 +430,8 @@ export class KafkaSink {
    * errors. A dead letter the topic refuses is sent again without its value;
    * refused even so, the pipeline must stop.
    */
-  async #divert(pending: Pending, error: Error): Promise<void> {
+  async #divert(pending: Pending<M>, error: Error): Promise<void> {
+    pending.record = null;
     const deadLetter = pending.deadLetter;
     if (deadLetter !== null && !deadLetter.omitValue) {
       deadLetter.omitValue = true;
@@ -349,8 +439,8 @@ export class KafkaSink {
     }
     if (deadLetter !== null) {
       throw new DeadLetterError(
-        `The dead-letter topic "${this.#options.deadLetterTopic}" refused the message at LSN ` +
-          `${formatLsn(pending.message.origin.lsn)}: ${error.message}`,
+        `The dead-letter topic "${this.#options.deadLetterTopic}" refused a message for ` +
+          `${pending.message.topic}: ${error.message}`,
         { cause: error },
       );
     }
@@ -363,18 +453,23 @@ export class KafkaSink {
     await this.#deliver([pending]);
   }
 
-  #toTopicMessages(batch: Pending[]): TopicMessages[] {
+  #toTopicMessages(batch: Pending<M>[]): TopicMessages[] {
     const byTopic = new Map<string, Message[]>();
     for (const pending of batch) {
       const topic = pending.deadLetter ? this.#options.deadLetterTopic : pending.message.topic;
       let messages = byTopic.get(topic);
       if (messages === undefined) byTopic.set(topic, messages = []);
-      messages.push(pending.deadLetter ? this.#deadLetterMessage(pending) : pending.message);
+      pending.record ??= pending.deadLetter ? this.#deadLetterMessage(pending) : {
+        key: pending.message.key,
+        value: pending.message.value,
+        headers: pending.message.headers,
+      };
+      messages.push(pending.record);
     }
     return Array.from(byTopic, ([topic, messages]) => ({ topic, messages }));
   }
 
-  #deadLetterMessage({ message, deadLetter }: Pending): Message {
+  #deadLetterMessage({ message, deadLetter }: Pending<M>): Message {
     const headers: Record<string, string> = {
       ...message.headers,
       [DEAD_LETTER_HEADER.reason]: deadLetter!.reason,
@@ -389,33 +484,16 @@ export class KafkaSink {
     return { key: message.key, value: omit ? null : message.value, headers };
   }
 
-  #settle(batch: Pending[]): void {
-    const nowMicros = Date.now() * 1000;
-    let newestCommit = 0n;
-    for (const { message, deadLetter } of batch) {
-      const origin = message.origin;
-      const outcome: ChangeOutcome = deadLetter ? "dead_lettered" : "delivered";
-      this.#metrics.changes.labels(origin.source, origin.target, outcome).inc(origin.events ?? 1);
-      if (deadLetter) {
-        log.error("Dead-lettered a change ({reason}): {error}", {
-          reason: deadLetter.reason,
-          error: deadLetter.error,
-          source: origin.source,
-          target: origin.target,
-          topic: message.topic,
-          table: origin.table,
-          lsn: formatLsn(origin.lsn),
-          xid: origin.xid,
-        });
-      }
-      origin.account.release(message.size);
-      origin.checkpoint.settle(origin.tx);
-      if (origin.commitTimeMicros > newestCommit) newestCommit = origin.commitTimeMicros;
+  #settle(batch: Pending<M>[]): void {
+    for (const pending of batch) {
+      const { deadLetter } = pending;
+      pending.settle(
+        pending.message,
+        deadLetter === null
+          ? DELIVERED
+          : { outcome: "dead_lettered", reason: deadLetter.reason, error: deadLetter.error },
+      );
     }
-    const source = batch[0].message.origin.source;
-    this.#metrics.lagSeconds.labels(source).set(
-      (nowMicros - Number(newestCommit)) / MICROS_PER_SECOND,
-    );
   }
 
   /** Logs the broker's release line and the API versions in use; throws when one is missing. */
@@ -424,6 +502,7 @@ export class KafkaSink {
       "ApiVersions",
       () => readBrokerApiVersions(this.#kafka),
     );
+    if (broker === undefined) return; // stopping
     const apis = producerApis({ createTopics: this.#options.createTopics !== null });
     const { inUse, missing } = negotiateApiVersions(broker, apis);
     if (missing.length > 0) throw new UnsupportedBrokerError(missing);
@@ -433,8 +512,9 @@ export class KafkaSink {
     });
   }
 
-  async #untilSuccess<T>(what: string, action: () => Promise<T>): Promise<T> {
-    while (true) {
+  /** Runs `action` until it succeeds (its result) or the sink stops (undefined). */
+  async #untilSuccess<T>(what: string, action: () => Promise<T>): Promise<T | undefined> {
+    while (!this.#stopping) {
       try {
         const result = await action();
         this.#backoff.reset();
@@ -446,19 +526,42 @@ export class KafkaSink {
           delayMs,
           error: String(error),
         });
-        await sleep(delayMs);
+        await this.#sleep(delayMs);
       }
     }
+    return undefined;
   }
 
   #onCircuit(to: CircuitState, from: CircuitState): void {
     this.#metrics.circuitState.set(CIRCUIT_STATE_VALUE[to]);
     const level = to === "open" ? "error" : "info";
     log[level]("Kafka circuit {from} → {to}", { from, to });
-    for (const listener of this.#stateListeners) listener(to);
+    const health = this.health();
+    for (const listener of this.#healthListeners) listener(health);
+  }
+
+  /** Waits `ms`, or less when the sink stops. */
+  #sleep(ms: number): Promise<void> {
+    const signal = this.#stopSignal.signal;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+    });
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+/** The idempotent producer every generation of the sink uses. */
+const PRODUCER_CONFIG: ProducerConfig = {
+  idempotent: true,
+  maxInFlightRequests: 1,
+  allowAutoTopicCreation: true,
+  // murmur2 on the key, as the Java client; the choice is written into the record.
+  createPartitioner,
+  retry: KAFKAJS_RETRY,
+};

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { logger } from "./log.ts";
+import { logger } from "../telemetry/log.ts";
 
 /** An endpoint's verdict: 200 when `ok`, else 503, with `body` as JSON. */
 export interface ProbeResult {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Admin, Kafka } from "kafkajs";
-import { logger } from "./log.ts";
+import { logger } from "../telemetry/log.ts";
 
 /** Timing of a {@linkcode KafkaProbe}. */
 export interface KafkaProbeOptions {

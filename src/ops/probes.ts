@@ -9,7 +9,6 @@
  *
  * @module
  */
-import type { CircuitState } from "../kafka/circuit_breaker.ts";
 import type { SourceStatus } from "../source/source.ts";
 
 /** One source as the probes see it. */
@@ -32,14 +31,38 @@ export interface ReadinessSnapshot {
   stopping: boolean;
   sources: readonly SourceSnapshot[];
   kafka: { reachable: boolean; error: string | null };
-  circuit: CircuitState;
+  /** The sink's state word (the Kafka circuit: closed, half_open, open) and whether it is healthy. */
+  circuit: string;
+  circuitOk?: boolean;
+  /** Sources whose in-flight messages have not settled for longer than allowed. */
+  stuck?: readonly StuckSource[];
   /** The fatal error that stopped the Kafka sink, if any. */
   sinkFailure: string | null;
 }
 
+/** A source whose messages wait in flight with none settled for too long. */
+export interface StuckSource {
+  source: string;
+  /** Messages handed to the sink and not settled. */
+  pending: number;
+  /** How long none has settled. */
+  stalledMs: number;
+  /** The configured limit (`[limits] stuck_after`). */
+  limitMs: number;
+}
+
+/** How a stuck source reads in /health, /ready and `pg2kafka health`. */
+export function describeStuck({ source, pending, stalledMs, limitMs }: StuckSource): string {
+  const seconds = (ms: number) => `${Math.round(ms / MS_PER_SECOND)} s`;
+  return `source ${source} stuck: ${pending} message(s) in flight and none settled for ` +
+    `${seconds(stalledMs)} (stuck_after ${seconds(limitMs)})`;
+}
+
+const MS_PER_SECOND = 1000;
+
 /** One readiness check and its outcome. */
 export interface ReadinessCheck {
-  check: "pipeline" | "source" | "kafka" | "circuit";
+  check: "pipeline" | "source" | "kafka" | "circuit" | "stuck";
   /** The source a `source` check is about. */
   source?: string;
   ok: boolean;
@@ -90,7 +113,14 @@ export function assessReadiness(snapshot: ReadinessSnapshot): ReadinessReport {
     ok: kafka.reachable,
     detail: kafka.reachable ? "reachable" : `unreachable: ${kafka.error ?? "no answer yet"}`,
   });
-  checks.push({ check: "circuit", ok: circuit === "closed", detail: circuit });
+  checks.push({
+    check: "circuit",
+    ok: snapshot.circuitOk ?? circuit === "closed",
+    detail: circuit,
+  });
+  for (const stuck of snapshot.stuck ?? []) {
+    checks.push({ check: "stuck", source: stuck.source, ok: false, detail: describeStuck(stuck) });
+  }
   return { ready: checks.every(({ ok }) => ok), checks, sources: snapshot.sources };
 }
 
@@ -110,6 +140,8 @@ export interface LivenessSnapshot {
   deadSources: readonly string[];
   /** The Kafka sink's loop stopped for good. */
   sinkFailed: boolean;
+  /** Sources whose in-flight messages have not settled for longer than allowed. */
+  stuck?: readonly StuckSource[];
 }
 
 /** The body of `/health`: deliberately free of error texts, since it needs no token. */
@@ -121,7 +153,9 @@ export interface LivenessReport {
 /**
  * Applies the liveness rules: the periodic task ran within `staleAfterMs`
  * (answering at all proves the event loop turns; a stale tick means the
- * pipeline's timers stopped), no source loop and no sink loop ended.
+ * pipeline's timers stopped), no source loop and no sink loop ended, and no
+ * source is stuck: messages wait in flight and none settled for longer than
+ * `[limits] stuck_after` (a wedged producer looks alive in every other way).
  */
 export function assessLiveness(snapshot: LivenessSnapshot, staleAfterMs: number): LivenessReport {
   const problems: string[] = [];
@@ -130,5 +164,6 @@ export function assessLiveness(snapshot: LivenessSnapshot, staleAfterMs: number)
   }
   for (const source of snapshot.deadSources) problems.push(`the loop of source ${source} ended`);
   if (snapshot.sinkFailed) problems.push("the Kafka sink loop stopped");
+  for (const stuck of snapshot.stuck ?? []) problems.push(describeStuck(stuck));
   return { alive: problems.length === 0, problems };
 }

@@ -9,8 +9,8 @@
  */
 import type { Sql } from "postgres";
 import { type ConnectionSettings, openQueryConnection } from "../source/connect.ts";
-import { logger } from "./log.ts";
-import type { Metrics } from "./metrics.ts";
+import { logger } from "../telemetry/log.ts";
+import type { Metrics } from "../telemetry/metrics.ts";
 
 /** One slot as `pg_replication_slots` shows it, positions as bigint. */
 export interface SlotState {

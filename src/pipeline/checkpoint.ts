@@ -52,6 +52,10 @@ class TransactionRecord implements TransactionHandle {
   settledMessages = 0;
   endLsn: Lsn | undefined = undefined;
   next: TransactionRecord | undefined = undefined;
+  /** Set once the transaction left the FIFO: it and all before it are settled. */
+  retired = false;
+  /** Resolved when retired, for those who wait on it (the snapshot). */
+  waiter: PromiseWithResolvers<void> | undefined = undefined;
 
   constructor(readonly owner: Checkpoint, readonly xid: number) {}
 
@@ -223,6 +227,20 @@ export class Checkpoint {
     return true;
   }
 
+  /**
+   * Resolves once `tx` and every transaction before it are settled (the flush
+   * LSN reached its commit). Nothing polls: the checkpoint resolves it when it
+   * retires the transaction.
+   *
+   * @throws {Error} when `tx` belongs to another checkpoint.
+   */
+  whenSettled(tx: TransactionHandle): Promise<void> {
+    const record = this.#record(tx, "wait for");
+    if (record.retired) return Promise.resolve();
+    record.waiter ??= Promise.withResolvers<void>();
+    return record.waiter.promise;
+  }
+
   #record(tx: TransactionHandle, action: string): TransactionRecord {
     if (!(tx instanceof TransactionRecord) || tx.owner !== this) {
       throw new Error(
@@ -239,6 +257,8 @@ export class Checkpoint {
     let head = this.#head;
     while (head !== undefined && head.settled) {
       newestEnd = head.endLsn;
+      head.retired = true;
+      head.waiter?.resolve();
       const next = head.next;
       head.next = undefined;
       head = next;

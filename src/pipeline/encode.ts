@@ -1,5 +1,5 @@
 /**
- * The default message contract of DESIGN.md: a JSON key of the key columns
+ * The default message contract (docs/formats.md): a JSON key of the key columns
  * and a JSON value with op, schema, table, before, after, lsn, xid and
  * commit_ts; and, for transaction-mode targets, the transaction message that
  * carries many such events.

@@ -5,8 +5,10 @@
  * @module
  */
 import type { Lsn } from "../lsn.ts";
-import type { Checkpoint, TransactionHandle } from "./checkpoint.ts";
-import type { InflightAccount } from "./inflight.ts";
+import type { SinkMessage } from "../sink.ts";
+
+export { approximateBytes, messageSize } from "../sink.ts";
+import type { TransactionHandle } from "./checkpoint.ts";
 
 /** Where a message came from and whom its outcome must be reported to. */
 export interface MessageOrigin {
@@ -14,11 +16,7 @@ export interface MessageOrigin {
   readonly source: string;
   /** Target name. */
   readonly target: string;
-  /** The checkpoint of the source, settled when the message is acked. */
-  readonly checkpoint: Checkpoint;
   readonly tx: TransactionHandle;
-  /** The source's in-flight account, released when the message is settled. */
-  readonly account: InflightAccount;
   /** WAL position of the change (or of the commit, for transaction messages). */
   readonly lsn: Lsn;
   readonly xid: number;
@@ -34,16 +32,8 @@ export interface MessageOrigin {
   readonly events?: number;
 }
 
-/** A message ready for Kafka. */
-export interface OutgoingMessage {
-  readonly topic: string;
-  /** Key bytes as text (JSON), or null for no key. */
-  readonly key: string | null;
-  /** Value as text (JSON), or null for a tombstone. */
-  readonly value: string | null;
-  readonly headers: Record<string, string>;
-  /** Approximate size on the wire in bytes (key + value + headers). */
-  readonly size: number;
+/** A message ready for the sink, with where it came from. */
+export interface OutgoingMessage extends SinkMessage {
   readonly origin: MessageOrigin;
 }
 
@@ -56,31 +46,3 @@ export const HEADER = {
   op: "pg2kafka.op",
   source: "pg2kafka.source",
 } as const;
-
-/** Any character outside ASCII, whose UTF-8 form takes more than one byte. */
-const NON_ASCII = /[\u0080-\uffff]/;
-
-/** Approximate bytes of a string in UTF-8 without encoding it (exact for ASCII). */
-export function approximateBytes(text: string | null): number {
-  if (text === null) return 0;
-  // Most messages are ASCII: the regular expression engine checks that about
-  // three times faster than the loop below.
-  if (!NON_ASCII.test(text)) return text.length;
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code >= 0x80) bytes += code >= 0x800 && (code < 0xd800 || code > 0xdfff) ? 2 : 1;
-  }
-  return bytes;
-}
-
-/** Sum of the approximate byte sizes of a message's parts. */
-export function messageSize(
-  key: string | null,
-  value: string | null,
-  headers: Record<string, string>,
-): number {
-  let size = approximateBytes(key) + approximateBytes(value);
-  for (const name in headers) size += name.length + approximateBytes(headers[name]);
-  return size;
-}

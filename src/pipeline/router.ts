@@ -11,70 +11,14 @@
  *
  * @module
  */
-import type { ChangeEvent, ChangeOp } from "../model.ts";
-import type { TransactionSummary } from "../filter/mod.ts";
-import type { KafkaSink } from "../kafka/sink.ts";
-import type { Metrics } from "../ops/metrics.ts";
-import { logger } from "../ops/log.ts";
-import { formatLsn } from "../lsn.ts";
-import type { Checkpoint, TransactionHandle } from "./checkpoint.ts";
-import type { InflightAccount } from "./inflight.ts";
+import type { ChangeEvent } from "../model.ts";
+import { logger } from "../telemetry/log.ts";
+import type { TransactionHandle } from "./checkpoint.ts";
 import { encodeKey, encodeValue, type EventText, EventTextFormatter, keyRow } from "./encode.ts";
 import { type DebeziumOrigin, encodeDebeziumValue } from "./debezium.ts";
-import { HEADER, type MessageOrigin, messageSize, type OutgoingMessage } from "./message.ts";
-import {
-  type DeliveryFailure,
-  TransactionSummaryBuilder,
-  TransactionTarget,
-} from "./transaction.ts";
-
-/** A filter as the router uses it (see src/filter). */
-export interface RouteFilter {
-  readonly source: string;
-  evaluate(input: FilterInput): boolean;
-  unknownColumns(columns: readonly string[]): string[];
-}
-
-/** What a filter sees of a change. */
-export interface FilterInput {
-  op: string;
-  schema: string;
-  table: string;
-  old: Record<string, unknown> | null;
-  new: Record<string, unknown> | null;
-  /** The whole transaction, for transaction-mode filters that use `tx.*`. */
-  tx?: TransactionSummary;
-}
-
-/** A target as the router runs it, built from its config. */
-export interface RouteTarget {
-  readonly name: string;
-  matchesTable(schema: string, table: string): boolean;
-  readonly ops: ReadonlySet<ChangeOp>;
-  topicFor(source: string, schema: string, table: string, op: ChangeOp): string;
-  /** Columns to key by instead of the replica identity; empty for none. */
-  readonly keyColumns: readonly string[];
-  readonly filter: RouteFilter | null;
-  /** Send a null-value message after each delete (log compaction). */
-  readonly tombstones: boolean;
-  /** One message per change (the default) or per transaction. */
-  readonly mode?: "change" | "transaction";
-  /** Size limit of one transaction message part, in bytes (transaction mode). */
-  readonly maxMessageBytes?: number;
-  /** The message value: pg2kafka's contract (the default) or Debezium's envelope. */
-  readonly format?: "json" | "debezium";
-}
-
-/** The per-source state the router reports outcomes to. */
-export interface RouteContext {
-  readonly source: string;
-  readonly checkpoint: Checkpoint;
-  readonly account: InflightAccount;
-  readonly sink: KafkaSink;
-  readonly metrics: Metrics;
-  /** The database the source replicates (`source.db` of Debezium envelopes). */
-  readonly database?: string;
-}
+import { HEADER, type MessageOrigin } from "./message.ts";
+import type { DeliveryFailure, FilterInput, RouteContext, RouteTarget } from "./route.ts";
+import { TransactionSummaryBuilder, TransactionTarget } from "./transaction.ts";
 
 const log = logger("router");
 
@@ -85,28 +29,6 @@ interface Route {
   readonly transaction: TransactionTarget | null;
   /** The target's `filtered` counter. */
   readonly filtered: { inc(): void };
-}
-
-/** Kafka's rule for topic names: legal characters and length. */
-const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
-
-/**
- * Whether Kafka accepts `topic` as a topic name.
- *
- * @example
- * ```ts
- * isValidTopic("pg2kafka.public.orders"); // true
- * isValidTopic("pg2kafka.public.Order Lines"); // false
- * ```
- */
-export function isValidTopic(topic: string): boolean {
-  return TOPIC_NAME.test(topic) && topic !== "." && topic !== "..";
-}
-
-/** The dead-letter reason for a topic Kafka would refuse, or null for a valid one. */
-function topicFailure(topic: string): DeliveryFailure | null {
-  if (isValidTopic(topic)) return null;
-  return { reason: "invalid_topic", error: `Kafka does not accept the topic name "${topic}"` };
 }
 
 /** Routes the changes of one source. */
@@ -128,12 +50,10 @@ export class Router {
   constructor(context: RouteContext, targets: readonly RouteTarget[]) {
     this.#context = context;
     this.#debezium = { name: context.source, db: context.database ?? "" };
-    const hand = (parts: Omit<OutgoingMessage, "size">, failure: DeliveryFailure | null) =>
-      this.#hand(parts, failure);
     this.#routes = targets.map((target) => ({
       target,
       transaction: target.mode === "transaction"
-        ? new TransactionTarget(target, context, hand, topicFailure)
+        ? new TransactionTarget(target, context, context.hand)
         : null,
       filtered: context.metrics.changes.labels(context.source, target.name, "filtered"),
     }));
@@ -210,7 +130,10 @@ export class Router {
       const text = this.#text.format(event);
       const value = encodeValue(event, this.#context.source, text);
       const headers = this.#headers(event, text, origin);
-      this.#hand({ topic, key: null, value, headers, origin }, { reason: "undecodable", error });
+      this.#context.hand({ topic, key: null, value, headers, origin }, {
+        reason: "undecodable",
+        error,
+      });
     }
   }
 
@@ -244,7 +167,6 @@ export class Router {
     let value: string | null;
     let failure: DeliveryFailure | null = null;
     if (typeof verdict === "string") failure = { reason: "filter_failed", error: verdict };
-    else failure = topicFailure(topic);
     try {
       key = encodeKey(keyColumns, keyRow(event));
       value = target.format === "debezium"
@@ -254,33 +176,13 @@ export class Router {
       failure = { reason: "unencodable", error: String(error) };
       value = null;
     }
-    this.#hand({ topic, key, value, headers, origin }, failure);
+    this.#context.hand({ topic, key, value, headers, origin }, failure);
     if (target.tombstones && event.op === "delete" && failure === null) {
       // The same change again, for compaction: not a second delivered change.
-      this.#hand({ topic, key, value: null, headers, origin: { ...origin, events: 0 } }, null);
-    }
-  }
-
-  #hand(parts: Omit<OutgoingMessage, "size">, failure: DeliveryFailure | null): void {
-    const message: OutgoingMessage = {
-      ...parts,
-      size: messageSize(parts.key, parts.value, parts.headers),
-    };
-    const { checkpoint, account, sink } = this.#context;
-    checkpoint.track(message.origin.tx);
-    account.acquire(message.size);
-    if (failure === null) {
-      sink.send(message);
-    } else {
-      log.warn("Change at {lsn} for target {target} goes to the dead-letter topic: {error}", {
-        lsn: formatLsn(message.origin.lsn),
-        source: message.origin.source,
-        target: message.origin.target,
-        topic: message.topic,
-        table: message.origin.table,
-        error: failure.error,
-      });
-      sink.deadLetter(message, failure.reason, failure.error);
+      this.#context.hand(
+        { topic, key, value: null, headers, origin: { ...origin, events: 0 } },
+        null,
+      );
     }
   }
 
@@ -296,13 +198,10 @@ export class Router {
   }
 
   #origin(event: ChangeEvent, tx: TransactionHandle, target: string): MessageOrigin {
-    const { source, checkpoint, account } = this.#context;
     return {
-      source,
+      source: this.#context.source,
       target,
-      checkpoint,
       tx,
-      account,
       lsn: event.lsn,
       xid: event.xid,
       table: `${event.schema}.${event.table}`,

@@ -43,34 +43,14 @@ import {
   keyRow,
   type TransactionPartFields,
 } from "./encode.ts";
-import {
-  approximateBytes,
-  HEADER,
-  type MessageOrigin,
-  messageSize,
-  type OutgoingMessage,
-} from "./message.ts";
-import type { FilterInput, RouteContext, RouteTarget } from "./router.ts";
+import { approximateBytes, HEADER, type MessageOrigin, messageSize } from "./message.ts";
+import type { DeliveryFailure, FilterInput, Hand, RouteContext, RouteTarget } from "./route.ts";
 
 /** Header names a transaction message carries besides {@linkcode HEADER}'s. */
 export const TRANSACTION_HEADER = {
   part: "pg2kafka.part",
   last: "pg2kafka.last",
 } as const;
-
-/** Why a message goes to the dead-letter topic. */
-export interface DeliveryFailure {
-  /** Short machine-readable reason, e.g. `filter_failed`. */
-  readonly reason: string;
-  /** What went wrong, in words. */
-  readonly error: string;
-}
-
-/** Hands a message to the sink, or to the dead-letter topic when `failure` is set. */
-export type Hand = (
-  message: Omit<OutgoingMessage, "size">,
-  failure: DeliveryFailure | null,
-) => void;
 
 /** The widest LSN text, `FFFFFFFF/FFFFFFFF`, for the worst-case envelope size. */
 const WIDEST_LSN = (1n << 64n) - 1n;
@@ -222,8 +202,6 @@ export class TransactionTarget {
   readonly #context: RouteContext;
   readonly #hand: Hand;
   readonly #topic: string;
-  /** Set when Kafka cannot accept `#topic`: every message goes to the dead-letter topic. */
-  readonly #topicFailure: DeliveryFailure | null;
   readonly #key: string;
   readonly #capacity: number;
   readonly #filtered: { inc(): void };
@@ -234,13 +212,11 @@ export class TransactionTarget {
   /**
    * @param target the target; its topic must not depend on the table or op
    * (the config rejects `{schema}`, `{table}` and `{op}` in transaction mode).
-   * @param topicFailure set when Kafka would refuse the target's topic name.
    */
   constructor(
     target: RouteTarget,
     context: RouteContext,
     hand: Hand,
-    topicFailure: (topic: string) => DeliveryFailure | null,
   ) {
     this.#target = target;
     this.#context = context;
@@ -248,7 +224,6 @@ export class TransactionTarget {
     this.holdsUntilCommit = target.filter !== null && usesTransactionFields(target.filter.source);
     // Only {source} varies: the other arguments cannot show in the topic.
     this.#topic = target.topicFor(context.source, "", "", "insert");
-    this.#topicFailure = topicFailure(this.#topic);
     // One key per source: its transactions share a partition, in commit order.
     this.#key = JSON.stringify({ source: context.source });
     this.#capacity = (target.maxMessageBytes ?? Infinity) - this.#envelopeBytes();
@@ -366,7 +341,7 @@ export class TransactionTarget {
         value,
         headers: this.#partHeaders(fields, firstLsn),
         origin: this.#origin(facts, firstLsn, "*", events.length),
-      }, this.#topicFailure);
+      }, null);
     });
   }
 
@@ -408,13 +383,10 @@ export class TransactionTarget {
   }
 
   #origin(facts: TransactionFacts, lsn: Lsn, table: string, events: number): MessageOrigin {
-    const { source, checkpoint, account } = this.#context;
     return {
-      source,
+      source: this.#context.source,
       target: this.#target.name,
-      checkpoint,
       tx: facts.tx,
-      account,
       lsn,
       xid: facts.xid,
       table,

@@ -18,6 +18,7 @@
  * @module
  */
 import postgres, { type Options, type Sql } from "postgres";
+import type { SourceConfig } from "../config/mod.ts";
 import { VERSION } from "../version.ts";
 
 /** How to reach the database of a source. */
@@ -166,5 +167,19 @@ function baseOptions(settings: ConnectionSettings): Options<Record<string, never
     prepare: false,
     onnotice: () => {},
     connection: { ...SESSION_SETTINGS },
+  };
+}
+
+/** How to connect to a source's database from its config (the connector, `check` and `health` use it). */
+export function connectionOf(source: SourceConfig): ConnectionSettings {
+  return {
+    host: source.host,
+    port: source.port,
+    database: source.database,
+    user: source.user,
+    password: source.password ?? undefined,
+    sslmode: source.sslMode,
+    sslCaFile: source.sslCaFile ?? undefined,
+    connectTimeoutMs: source.connectTimeoutMs,
   };
 }

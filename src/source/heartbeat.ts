@@ -30,7 +30,7 @@
  * @module
  */
 import type { Sql } from "postgres";
-import { logger } from "../ops/log.ts";
+import { logger } from "../telemetry/log.ts";
 import { type ConnectionSettings, openQueryConnection } from "./connect.ts";
 import { qualifiedName, type TableName } from "./slot.ts";
 

@@ -58,11 +58,10 @@
  */
 import type { Sql } from "postgres";
 import { formatLsn, type Lsn } from "../lsn.ts";
-import { logger } from "../ops/log.ts";
-import type { Metrics } from "../ops/metrics.ts";
-import type { Checkpoint, TransactionHandle } from "../pipeline/checkpoint.ts";
-import type { InflightAccount } from "../pipeline/inflight.ts";
-import type { Router } from "../pipeline/router.ts";
+import { logger } from "../telemetry/log.ts";
+import type { Metrics } from "../telemetry/metrics.ts";
+import type { PipelineSession, TransactionHandle } from "../pipeline/mod.ts";
+import { expectedRows, type ProgressReport, SnapshotProgress } from "./snapshot_progress.ts";
 import { ChangeDecoder } from "./changes.ts";
 import { type ConnectionSettings, openQueryConnection } from "./connect.ts";
 import { ValueConversionError } from "./errors.ts";
@@ -85,6 +84,8 @@ export interface SnapshotSettings {
   mode: SnapshotMode;
   /** Rows fetched per cursor round trip. */
   fetchRows: number;
+  /** How often a long table read logs its progress. */
+  progressIntervalMs: number;
 }
 
 const log = logger("snapshot");
@@ -94,10 +95,6 @@ const MAX_SLOT_NAME = 63;
 const MARKER_SUFFIX = "_snapshot";
 /** Hex digits of the slot-name hash that keeps truncated marker names apart. */
 const MARKER_HASH_DIGITS = 8;
-/** How often a long table read logs its progress. */
-const PROGRESS_LOG_INTERVAL_MS = 10_000;
-/** How often the end of a snapshot checks whether Kafka acked everything. */
-const ACK_POLL_MS = 100;
 /** `server_version_num` from which pg_publication_tables has column lists and row filters. */
 const PG15 = 150_000;
 const XID_MODULUS = 2n ** 32n;
@@ -228,24 +225,20 @@ export interface SnapshotRun {
   snapshotName: string;
   consistentPoint: Lsn;
   fetchRows: number;
+  progressIntervalMs: number;
   values: ValueOptions;
-  router: Router;
-  checkpoint: Checkpoint;
-  account: InflightAccount;
+  /** The session the rows go to, as one transaction committed at the consistent point. */
+  pipeline: PipelineSession;
   metrics: Metrics;
   /** Aborts the snapshot (shutdown); the next start snapshots again. */
   signal: AbortSignal;
 }
 
 /**
- * Work a session does after building its router and checkpoint and before it
+ * Work a session does after building its pipeline session and before it
  * starts streaming; `signal` aborts when the source stops.
  */
-export type BeforeStreaming = (
-  router: Router,
-  checkpoint: Checkpoint,
-  signal: AbortSignal,
-) => Promise<void>;
+export type BeforeStreaming = (pipeline: PipelineSession, signal: AbortSignal) => Promise<void>;
 
 /** What {@linkcode snapshotStep} needs of a source. */
 export interface SnapshotSource {
@@ -262,13 +255,13 @@ export interface SnapshotSource {
  */
 export function snapshotStep(
   source: SnapshotSource,
-  deps: { account: InflightAccount; metrics: Metrics },
+  deps: { metrics: Metrics },
   slot: SlotState,
 ): BeforeStreaming | undefined {
   const snapshotName = slot.snapshotName;
   if (snapshotName === undefined || source.snapshot === undefined) return undefined;
-  const { fetchRows } = source.snapshot;
-  return (router, checkpoint, signal) =>
+  const { fetchRows, progressIntervalMs } = source.snapshot;
+  return (pipeline, signal) =>
     runSnapshot({
       source: source.name,
       connection: source.connection,
@@ -277,10 +270,9 @@ export function snapshotStep(
       snapshotName,
       consistentPoint: slot.confirmedFlushLsn,
       fetchRows,
+      progressIntervalMs,
       values: source.values,
-      router,
-      checkpoint,
-      account: deps.account,
+      pipeline,
       metrics: deps.metrics,
       signal,
     });
@@ -328,7 +320,7 @@ export async function runSnapshot(run: SnapshotRun): Promise<void> {
       "Snapshot of source {source} read {rows} row(s) of {tables} table(s); waiting for Kafka",
       { source: run.source, rows, tables },
     );
-    await waitForAcks(tx, run.signal);
+    await abortable(run.pipeline.whenSettled(tx), run.signal);
     await dropSlot(sql, snapshotMarkerName(run.slot));
     log.info("Snapshot of source {source} complete: {rows} row(s) delivered in {ms} ms", {
       source: run.source,
@@ -375,11 +367,10 @@ async function readAll(
   });
   const commitTime = BigInt(startedMs) * MICROS_PER_MS - PG_EPOCH_OFFSET_MICROS;
   decoder.apply({ tag: "begin", finalLsn: run.consistentPoint, commitTime, xid }, 0n);
-  const tx = run.checkpoint.begin(xid);
+  const tx = run.pipeline.begin(xid);
   let rows = 0;
   for (const table of tables) rows += await readTable(sql, run, decoder, table, tx);
-  run.router.commit(tx);
-  run.checkpoint.commit(tx, run.consistentPoint);
+  run.pipeline.commit(tx, run.consistentPoint);
   return { tx, rows, tables: tables.length };
 }
 
@@ -510,45 +501,115 @@ async function readTable(
 ): Promise<number> {
   const relation = decoder.relations.require(table.relationId, "snapshot");
   const name = `${table.schema}.${table.table}`;
-  run.router.describeRelation(
+  run.pipeline.relation(
     table.schema,
     table.table,
     relation.columns.map((column) => column.name),
   );
   const counter = run.metrics.snapshotRows.labels(run.source, name);
+  const estimate = await expectedRows(sql, {
+    relationId: table.relationId,
+    countQuery: `SELECT count(*) AS count ${fromClause(table)}`,
+  });
+  const progress = new SnapshotProgress(estimate, Date.now());
+  const tracker = new ProgressLog(run, name, progress);
+  log.info("Snapshot of {table} started: {expected} row(s) to read ({kind})", {
+    source: run.source,
+    table: name,
+    expected: estimate.rows,
+    kind: estimate.kind,
+  });
   const text = new TextDecoder();
-  let rows = 0;
-  let nextLog = Date.now() + PROGRESS_LOG_INTERVAL_MS;
   for await (
     const chunk of sql.unsafe(selectAll(table, relation.columns)).raw().cursor(run.fetchRows)
   ) {
     for (const raw of chunk as unknown as (Uint8Array | null)[][]) {
-      await waitForRoom(run.account, run.signal);
+      await waitForRoom(run.pipeline, run.signal);
       const newTuple = raw.map((value) => value === null ? null : text.decode(value));
       routeRow(run, decoder, { tag: "insert", relationId: table.relationId, newTuple }, tx);
     }
-    rows += chunk.length;
+    progress.advance(chunk.length);
     counter.inc(chunk.length);
-    if (Date.now() >= nextLog) {
-      nextLog = Date.now() + PROGRESS_LOG_INTERVAL_MS;
-      log.info("Snapshot of {table} in progress: {rows} row(s) read", {
-        source: run.source,
-        table: name,
-        rows,
-      });
-    }
+    tracker.maybeLog();
   }
-  log.info("Snapshot of {table}: {rows} row(s) read", { source: run.source, table: name, rows });
-  return rows;
+  tracker.finish();
+  return progress.rows;
 }
 
-/** `SELECT` of the published columns, `ONLY` the table itself unless it is partitioned. */
-function selectAll(table: SnapshotTable, columns: readonly { name: string }[]): string {
-  const list = columns.map((column) => quoteIdentifier(column.name)).join(", ");
+/** Logs a table read's progress every `progressIntervalMs` and keeps its gauges current. */
+class ProgressLog {
+  readonly #run: SnapshotRun;
+  readonly #table: string;
+  readonly #progress: SnapshotProgress;
+  #nextLogMs: number;
+
+  constructor(run: SnapshotRun, table: string, progress: SnapshotProgress) {
+    this.#run = run;
+    this.#table = table;
+    this.#progress = progress;
+    this.#nextLogMs = Date.now() + run.progressIntervalMs;
+    this.#setGauges(progress.report(Date.now()));
+  }
+
+  /** Logs when the interval has passed since the last line. */
+  maybeLog(): void {
+    const now = Date.now();
+    if (now < this.#nextLogMs) return;
+    this.#nextLogMs = now + this.#run.progressIntervalMs;
+    const report = this.#progress.report(now);
+    this.#setGauges(report);
+    const fields = { source: this.#run.source, table: this.#table, ...report };
+    if (report.expected === undefined) {
+      log.info(
+        "Snapshot of {table} in progress: {rows} row(s) read; the total is unknown " +
+          "because the table was never analyzed (ANALYZE gives an estimate)",
+        fields,
+      );
+    } else {
+      log.info(
+        "Snapshot of {table} in progress: {rows} of {expected} row(s), {percent}% done, " +
+          "about {secondsLeft} s left",
+        fields,
+      );
+    }
+  }
+
+  /** Logs the end of the read: every row read, 100% done. */
+  finish(): void {
+    const report = this.#progress.report(Date.now());
+    this.#setGauges({ ...report, expected: report.rows, secondsLeft: 0 });
+    log.info("Snapshot of {table}: {rows} row(s) read, {percent}% done", {
+      source: this.#run.source,
+      table: this.#table,
+      rows: report.rows,
+      percent: 100,
+    });
+  }
+
+  #setGauges(report: ProgressReport): void {
+    const labels = [this.#run.source, this.#table] as const;
+    const metrics = this.#run.metrics;
+    if (report.expected !== undefined) {
+      metrics.snapshotRowsExpected.labels(...labels).set(report.expected);
+    }
+    if (report.secondsLeft !== undefined) {
+      metrics.snapshotSecondsLeft.labels(...labels).set(report.secondsLeft);
+    }
+  }
+}
+
+/** `FROM` the table itself (`ONLY`, unless partitioned) with the publication's row filter. */
+function fromClause(table: SnapshotTable): string {
   // A partitioned table has no rows of its own: its partitions' are wanted (publish_via_partition_root).
   const only = table.relkind === "p" ? "" : "ONLY ";
   const where = table.rowFilter === null ? "" : ` WHERE ${table.rowFilter}`;
-  return `SELECT ${list} FROM ${only}${qualifiedName(table)}${where}`;
+  return `FROM ${only}${qualifiedName(table)}${where}`;
+}
+
+/** `SELECT` of the published columns of the rows the snapshot reads. */
+function selectAll(table: SnapshotTable, columns: readonly { name: string }[]): string {
+  const list = columns.map((column) => quoteIdentifier(column.name)).join(", ");
+  return `SELECT ${list} ${fromClause(table)}`;
 }
 
 /** Routes one row; a value that does not convert goes to the dead-letter topic, as when streamed. */
@@ -561,26 +622,22 @@ function routeRow(
   try {
     const [event] = decoder.apply(message, run.consistentPoint);
     event.op = "snapshot";
-    run.router.route(event, tx);
+    run.pipeline.route(event, tx);
   } catch (error) {
     if (!(error instanceof ValueConversionError)) throw error;
     const event = decoder.rawChange(message, run.consistentPoint);
     event.op = "snapshot";
-    run.router.deadLetterUndecodable(event, error.message, tx);
+    run.pipeline.undecodable(event, error.message, tx);
   }
 }
 
-/** Waits while the in-flight budget is full; throws the abort reason on abort. */
-async function waitForRoom(account: InflightAccount, signal: AbortSignal): Promise<void> {
+/**
+ * Waits while the session waits (in-flight budget full, or the sink refuses
+ * to try); throws the abort reason on abort.
+ */
+async function waitForRoom(pipeline: PipelineSession, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted();
-  while (account.full) await abortable(account.waitForRoom(), signal);
-}
-
-/** Waits until every message of the snapshot transaction is acked. */
-async function waitForAcks(tx: TransactionHandle, signal: AbortSignal): Promise<void> {
-  while (tx.settledMessages < tx.trackedMessages) {
-    await abortable(new Promise((resolve) => setTimeout(resolve, ACK_POLL_MS)), signal);
-  }
+  while (pipeline.waiting) await abortable(pipeline.whenReadable(), signal);
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -26,13 +26,18 @@
  * @module
  */
 import { formatLsn, type Lsn } from "../lsn.ts";
-import type { Metrics } from "../ops/metrics.ts";
-import { logger } from "../ops/log.ts";
-import { Backoff, type BackoffOptions } from "../kafka/backoff.ts";
-import type { KafkaSink } from "../kafka/sink.ts";
-import { Checkpoint, type TransactionHandle } from "../pipeline/checkpoint.ts";
-import type { InflightAccount } from "../pipeline/inflight.ts";
-import { Router, type RouteTarget } from "../pipeline/router.ts";
+import type { Metrics } from "../telemetry/metrics.ts";
+import { logger } from "../telemetry/log.ts";
+import { Backoff, type BackoffOptions } from "../backoff.ts";
+import {
+  type InflightAccount,
+  type OutgoingMessage,
+  type PipelineContext,
+  PipelineSession,
+  type RouteTarget,
+  type TransactionHandle,
+} from "../pipeline/mod.ts";
+import type { Sink } from "../sink.ts";
 import { type BackendFactory, postgresBackend, type SessionBackend } from "./backend.ts";
 import { ChangeDecoder } from "./changes.ts";
 import { type ConnectionSettings, describeStreamError } from "./connect.ts";
@@ -69,7 +74,7 @@ export interface SourceSettings {
 
 /** Shared parts of the pipeline a source feeds. */
 export interface SourceDependencies {
-  sink: KafkaSink;
+  sink: Sink<OutgoingMessage>;
   account: InflightAccount;
   metrics: Metrics;
   targets: readonly RouteTarget[];
@@ -86,6 +91,7 @@ export class Source {
   readonly #deps: SourceDependencies;
   readonly #openBackend: BackendFactory;
   readonly #backoff: Backoff;
+  readonly #pipeline: PipelineContext;
   #status: SourceStatus = "starting";
   #lastError: string | null = null;
   #session: Session | null = null;
@@ -108,7 +114,15 @@ export class Source {
     this.#deps = deps;
     this.#openBackend = openBackend;
     this.#backoff = new Backoff(settings.reconnect);
-    deps.sink.onCircuitChange((state) => this.#session?.setCircuitOpen(state === "open"));
+    this.#pipeline = {
+      source: settings.name,
+      database: settings.connection.database,
+      targets: deps.targets,
+      sink: deps.sink,
+      account: deps.account,
+      metrics: deps.metrics,
+    };
+    deps.sink.onHealthChange(() => this.#session?.sinkHealthChanged());
   }
 
   /** The source's name. */
@@ -135,7 +149,21 @@ export class Source {
    * the source reconnects (0 before any session streamed).
    */
   get flushLsn(): Lsn {
-    return this.#session?.checkpoint.flushLsn ?? this.#lastFlushLsn;
+    return this.#session?.pipeline?.flushLsn ?? this.#lastFlushLsn;
+  }
+
+  /**
+   * How long this source's messages have waited without any settling, as
+   * of `nowMs` (0 while nothing waits or something settled since the last
+   * call). Call it periodically: each call is one observation.
+   */
+  stalledForMs(nowMs: number): number {
+    return this.#session?.pipeline?.stalledForMs(nowMs) ?? 0;
+  }
+
+  /** Messages of the current session handed to the sink and not settled yet. */
+  get pendingMessages(): number {
+    return this.#session?.pipeline?.pendingMessages ?? 0;
   }
 
   /** Runs sessions until {@linkcode stop}, reconnecting with backoff. */
@@ -176,11 +204,13 @@ export class Source {
   /**
    * Stops reading, waits up to `graceMs` for in-flight messages to be acked,
    * sends the final flush LSN and closes the connections.
+   *
+   * @returns whether everything in flight was acked within the grace period.
    */
-  async stop(graceMs: number): Promise<void> {
+  async stop(graceMs: number): Promise<boolean> {
     this.#stopping = true;
     this.#wakeUp?.();
-    await this.#session?.close(graceMs);
+    return await this.#session?.close(graceMs) ?? true;
   }
 
   async #runSession(): Promise<void> {
@@ -197,7 +227,7 @@ export class Source {
         });
       }
       if (this.#stopping) return;
-      const session = new Session(this.#settings, this.#deps, backend);
+      const session = new Session(this.#settings, this.#pipeline, backend);
       this.#session = session;
       await session.start(slot.confirmedFlushLsn, snapshotStep(this.#settings, this.#deps, slot));
       heartbeat = Heartbeat.start(this.#settings);
@@ -211,16 +241,14 @@ export class Source {
       const error = await session.closed;
       if (error) throw error;
     } finally {
-      if (this.#session !== null) this.#lastFlushLsn = this.#session.checkpoint.flushLsn;
+      const pipeline = this.#session?.pipeline;
+      if (pipeline) this.#lastFlushLsn = pipeline.flushLsn;
       this.#session = null;
       await heartbeat?.stop();
       await backend.close();
     }
   }
 }
-
-/** Delay that coalesces flush LSN advances into one status update. */
-const STATUS_COALESCE_MS = 200;
 
 /** An XLogData frame held back while a primary key is looked up. */
 interface HeldFrame {
@@ -238,18 +266,16 @@ function isRowMessage(message: PgOutputMessage): message is RowMessage {
 /** One replication connection's worth of streaming. */
 class Session {
   readonly #settings: SourceSettings;
-  readonly #deps: SourceDependencies;
+  readonly #context: PipelineContext;
   readonly #backend: SessionBackend;
   readonly #decoder: ChangeDecoder;
   #primaryKeys: PrimaryKeys = new Map();
-  #router!: Router;
-  checkpoint!: Checkpoint;
+  /** The owner of this session's ack loop; set by {@linkcode start}. */
+  pipeline: PipelineSession | null = null;
   #stream: ReplicationStream | null = null;
   #tx: TransactionHandle | null = null;
   #statusTimer: ReturnType<typeof setInterval> | undefined;
-  #coalesceTimer: ReturnType<typeof setTimeout> | undefined;
   #waitingForRoom = false;
-  #circuitOpen = false;
   /** Frames received (or re-queued) while a primary-key lookup runs, in WAL order. */
   readonly #held: HeldFrame[] = [];
   #lookingUp = false;
@@ -260,16 +286,16 @@ class Session {
   /** Set once the stream ended: late acks schedule no status update. */
   #ended = false;
 
-  constructor(settings: SourceSettings, deps: SourceDependencies, backend: SessionBackend) {
+  constructor(settings: SourceSettings, context: PipelineContext, backend: SessionBackend) {
     this.#settings = settings;
-    this.#deps = deps;
+    this.#context = context;
     this.#backend = backend;
     this.#decoder = new ChangeDecoder(settings.values, (id) => this.#primaryKeys.get(id));
   }
 
   /** Whether reading waits for Kafka to ack or to come back. */
   get waitingForKafka(): boolean {
-    return this.#circuitOpen || this.#deps.account.full;
+    return this.pipeline?.waiting ?? false;
   }
 
   /** Resolves when the stream ends, with the error that ended it. */
@@ -280,21 +306,12 @@ class Session {
 
   /** Starts streaming from `confirmedLsn`, after `beforeStreaming` (the snapshot) if given. */
   async start(confirmedLsn: Lsn, beforeStreaming?: BeforeStreaming): Promise<void> {
-    const { name } = this.#settings;
-    this.checkpoint = new Checkpoint({
-      initialLsn: confirmedLsn,
-      onAdvance: (lsn) => this.#reportFlush(lsn),
+    const pipeline = new PipelineSession(this.#context, confirmedLsn, {
+      onFlush: () => this.#sendStatus(),
     });
-    this.#router = new Router({
-      source: name,
-      checkpoint: this.checkpoint,
-      account: this.#deps.account,
-      sink: this.#deps.sink,
-      metrics: this.#deps.metrics,
-      database: this.#settings.connection.database,
-    }, this.#deps.targets);
+    this.pipeline = pipeline;
     this.#primaryKeys = await this.#backend.publishedPrimaryKeys();
-    await beforeStreaming?.(this.#router, this.checkpoint, this.#stopSignal.signal);
+    await beforeStreaming?.(pipeline, this.#stopSignal.signal);
     // Stopped during the work above: close() had no stream to end, so start none.
     this.#stopSignal.signal.throwIfAborted();
     const stream = await this.#backend.startReplication(confirmedLsn, {
@@ -307,48 +324,54 @@ class Session {
       this.#stopSignal.signal.throwIfAborted();
     }
     this.#stream = stream;
-    this.#circuitOpen = this.#deps.sink.circuitState === "open";
     this.#statusTimer = setInterval(() => this.#sendStatus(), this.#settings.statusIntervalMs);
     this.#stream.closed.then(() => this.#stopTimers());
-    this.#deps.metrics.flushLsn.labels(name).set(Number(confirmedLsn));
     this.#applyBackpressure();
   }
 
-  /** Pauses reading while Kafka's circuit is open (DESIGN invariant 6). */
-  setCircuitOpen(open: boolean): void {
-    this.#circuitOpen = open;
+  /** The sink's health changed: reading may pause or resume (DESIGN invariant 6). */
+  sinkHealthChanged(): void {
+    this.pipeline?.sinkHealthChanged();
     this.#applyBackpressure();
   }
 
-  async close(graceMs: number): Promise<void> {
+  /**
+   * Stops reading, waits up to `graceMs` for what is in flight, confirms the
+   * flush LSN reached and ends the stream. Returns whether all was acked.
+   */
+  async close(graceMs: number): Promise<boolean> {
     this.#stopSignal.abort(new Error(`Source ${this.#settings.name} is stopping`));
     const stream = this.#stream;
-    if (stream === null) return;
+    const pipeline = this.pipeline;
+    if (stream === null || pipeline === null) return true;
     stream.pause();
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const drained = await Promise.race([
-      this.#deps.sink.drain().then(() => true),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), graceMs)),
+      this.#context.sink.drain().then(() => pipeline.pendingMessages === 0),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), graceMs)),
     ]);
+    clearTimeout(timer);
     if (!drained) {
-      log.warn("Shutdown grace period ended with messages in flight; they will be sent again", {
-        source: this.#settings.name,
-        pending: this.checkpoint.pendingMessages,
-      });
+      log.error(
+        "Shutdown grace period ended with {pending} message(s) unacknowledged; " +
+          "confirming only what Kafka acked, the rest is sent again on restart",
+        { source: this.#settings.name, pending: pipeline.pendingMessages },
+      );
     }
     this.#sendStatus();
     this.#stopTimers();
     await stream.end();
     log.info("Source {source} stopped at flush LSN {lsn}", {
       source: this.#settings.name,
-      lsn: formatLsn(this.checkpoint.flushLsn),
+      lsn: formatLsn(pipeline.flushLsn),
     });
+    return drained;
   }
 
   #stopTimers(): void {
     this.#ended = true;
     clearInterval(this.#statusTimer);
-    clearTimeout(this.#coalesceTimer);
-    this.#coalesceTimer = undefined;
+    this.pipeline?.close();
   }
 
   #onXLogData(walStart: Lsn, payload: Uint8Array): void {
@@ -375,24 +398,23 @@ class Session {
     }
     switch (message.tag) {
       case "begin":
-        this.#tx = this.checkpoint.begin(message.xid);
+        this.#tx = this.pipeline!.begin(message.xid);
         return;
       case "commit":
-        this.#router.commit(this.#currentTx("Commit"));
-        this.checkpoint.commit(this.#currentTx("Commit"), message.endLsn);
+        this.pipeline!.commit(this.#currentTx("Commit"), message.endLsn);
         this.#tx = null;
-        this.#deps.metrics.transactions.labels(this.#settings.name).inc();
         return;
       case "relation": {
         const relation = this.#decoder.relations.require(message.relationId, "Relation");
         const columns = relation.columns.map((column) => column.name);
-        this.#router.describeRelation(relation.schema, relation.table, columns);
+        this.pipeline!.relation(relation.schema, relation.table, columns);
         return;
       }
     }
     if (events.length === 0) return;
     const tx = this.#currentTx(message.tag);
-    for (const event of events) this.#router.route(event, tx);
+    const pipeline = this.pipeline!;
+    for (const event of events) pipeline.route(event, tx);
     this.#applyBackpressure();
   }
 
@@ -443,7 +465,7 @@ class Session {
   /** A change with a value that does not convert goes to the dead-letter topic as raw text. */
   #deadLetterUndecodable(message: RowMessage, walStart: Lsn, error: ValueConversionError): void {
     const event = this.#decoder.rawChange(message, walStart);
-    this.#router.deadLetterUndecodable(event, error.message, this.#currentTx(message.tag));
+    this.pipeline!.undecodable(event, error.message, this.#currentTx(message.tag));
     this.#applyBackpressure();
   }
 
@@ -454,30 +476,27 @@ class Session {
 
   #onKeepalive(walEnd: Lsn, replyRequested: boolean): void {
     // Held frames are received but not yet in the checkpoint: nothing is idle then.
-    if (!this.#lookingUp) {
-      this.checkpoint.idle(walEnd);
-      // The walsender caught up: a share of the budget kept since the last
-      // wait for room would only hold the other sources back.
-      this.#deps.account.relinquish();
-    }
+    if (!this.#lookingUp) this.pipeline!.keepalive(walEnd);
     if (replyRequested) this.#sendStatus();
   }
 
   /**
-   * Pauses reading while the in-flight budget is full, Kafka's circuit is
-   * open or a primary key is being looked up; resumes otherwise.
+   * Pauses reading while the pipeline waits (in-flight budget full, or the
+   * sink refuses to try) or a primary key is being looked up; resumes
+   * otherwise. Status updates keep going out meanwhile (DESIGN invariant 4).
    */
   #applyBackpressure(): void {
     const stream = this.#stream;
-    if (stream === null) return;
-    const account = this.#deps.account;
-    if (this.#circuitOpen || account.full || this.#lookingUp) {
+    const pipeline = this.pipeline;
+    if (stream === null || pipeline === null) return;
+    const waiting = pipeline.waiting;
+    if (waiting || this.#lookingUp) {
       if (!stream.paused) stream.pause();
-      if (!this.#waitingForRoom && account.full) {
+      if (waiting && !this.#waitingForRoom) {
         this.#waitingForRoom = true;
-        account.waitForRoom().then(() => {
+        pipeline.whenReadable().then(() => {
           this.#waitingForRoom = false;
-          this.#applyBackpressure();
+          if (!this.#ended) this.#applyBackpressure();
         });
       }
     } else if (stream.paused) {
@@ -485,21 +504,13 @@ class Session {
     }
   }
 
-  #reportFlush(lsn: Lsn): void {
-    this.#deps.metrics.flushLsn.labels(this.#settings.name).set(Number(lsn));
-    if (this.#ended) return;
-    this.#coalesceTimer ??= setTimeout(() => {
-      this.#coalesceTimer = undefined;
-      this.#sendStatus();
-    }, STATUS_COALESCE_MS);
-  }
-
   #sendStatus(): void {
     const stream = this.#stream;
-    if (stream === null) return;
-    const flush = this.checkpoint.flushLsn;
+    const pipeline = this.pipeline;
+    if (stream === null || pipeline === null) return;
+    const flush = pipeline.flushLsn;
     stream.sendStatus(flush);
     const lag = stream.lastReceived > flush ? stream.lastReceived - flush : 0n;
-    this.#deps.metrics.lagBytes.labels(this.#settings.name).set(Number(lag));
+    this.#context.metrics.lagBytes.labels(this.#settings.name).set(Number(lag));
   }
 }

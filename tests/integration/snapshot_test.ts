@@ -7,11 +7,12 @@
 import assert from "node:assert/strict";
 import type { Sql } from "postgres";
 import { parseLsn } from "../../src/lsn.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
-import { Checkpoint } from "../../src/pipeline/checkpoint.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
-import type { Router } from "../../src/pipeline/router.ts";
+import { PipelineSession } from "../../src/pipeline/session.ts";
+import { MemorySink } from "../fixtures/memory_sink.ts";
 import { runSnapshot, SnapshotError, type SnapshotRun } from "../../src/source/snapshot.ts";
+import { expectedRows } from "../../src/source/snapshot_progress.ts";
 import {
   confirmedFlushLsn,
   connectorConfig,
@@ -452,7 +453,18 @@ Deno.test(
   "runSnapshot() names the snapshot and the slot when the snapshot cannot be imported",
   integration,
   async () => {
-    const checkpoint = new Checkpoint();
+    const metrics = new Metrics();
+    const pipeline = new PipelineSession(
+      {
+        source: "main",
+        targets: [],
+        sink: new MemorySink(),
+        account: new InflightBudget({ maxMessages: 10, maxBytes: 1024 }).account("main"),
+        metrics,
+      },
+      0n,
+      { onFlush: () => {} },
+    );
     const run: SnapshotRun = {
       source: "main",
       connection: {
@@ -469,11 +481,10 @@ Deno.test(
       snapshotName: "00000003-0000001B-1",
       consistentPoint: 0x1000n,
       fetchRows: 10,
+      progressIntervalMs: 10_000,
       values: {},
-      router: {} as Router,
-      checkpoint,
-      account: new InflightBudget({ maxMessages: 10, maxBytes: 1024 }).account("main"),
-      metrics: new Metrics(),
+      pipeline,
+      metrics,
       signal: new AbortController().signal,
     };
     await assert.rejects(() => runSnapshot(run), (error: unknown) => {
@@ -484,7 +495,7 @@ Deno.test(
       );
       return true;
     });
-    assert.equal(checkpoint.pendingTransactions, 0, "the failed snapshot began a transaction");
+    assert.equal(pipeline.pendingTransactions, 0, "the failed snapshot began a transaction");
   },
 );
 
@@ -556,6 +567,94 @@ topic = "tests.{table}"
     } finally {
       await connector.stop("SIGKILL");
       await dropSlotAndPublication(sql, fx.slot, fx.publication);
+      await sql.end();
+    }
+  },
+);
+
+/** The properties of the JSON log lines of `connector` whose message matches `pattern`. */
+function logLines(connector: ConnectorProcess, pattern: RegExp): Record<string, unknown>[] {
+  return connector.lines
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line))
+    .filter((entry) => pattern.test(String(entry.message)))
+    .map((entry) => entry.properties);
+}
+
+const PROGRESS_TABLE_ROWS = 20_000;
+const PROGRESS_FETCH_ROWS = 500;
+
+Deno.test(
+  "a snapshot's progress lines give the rows to expect and a percent that reaches 100",
+  integration,
+  async () => {
+    const fx = fixture("snap_progress");
+    const sql = testSql();
+    let connector: ConnectorProcess | undefined;
+    try {
+      await sql.unsafe(`CREATE TABLE ${fx.table} (id int PRIMARY KEY, val int, note text)`);
+      await sql.unsafe(
+        `INSERT INTO ${fx.table} SELECT g, g, 'row' FROM generate_series(1, ${PROGRESS_TABLE_ROWS}) g`,
+      );
+      const source =
+        `snapshot_fetch_rows = ${PROGRESS_FETCH_ROWS}\nsnapshot_progress_interval = "1ms"`;
+      connector = ConnectorProcess.start(configFor(fx, source));
+      await connector.waitForLine(/streaming slot/, SNAPSHOT_TIMEOUT_MS);
+      const table = `public.${fx.table}`;
+      const [started] = logLines(connector, /^Snapshot of ".*" started: /)
+        .filter((line) => line.table === table);
+      assert.deepEqual([started.expected, started.kind], [PROGRESS_TABLE_ROWS, "exact"]);
+      const progress = logLines(connector, /^Snapshot of ".*" in progress: /)
+        .filter((line) => line.table === table);
+      assert.ok(progress.length > 0, "no progress line was logged");
+      for (const line of progress) {
+        assert.equal(line.expected, PROGRESS_TABLE_ROWS);
+        assert.equal(line.percent, Math.floor(Number(line.rows) * 1000 / PROGRESS_TABLE_ROWS) / 10);
+        assert.equal(typeof line.secondsLeft, "number");
+      }
+      const [done] = logLines(connector, /^Snapshot of ".*": \d+ row\(s\) read/).filter((l) =>
+        l.table === table
+      );
+      assert.deepEqual([done.rows, done.percent], [PROGRESS_TABLE_ROWS, 100]);
+      assert.equal((await connector.stop()).code, 0);
+      connector = undefined;
+    } finally {
+      await connector?.stop("SIGKILL");
+      await dropSlotAndPublication(sql, fx.slot, fx.publication);
+      await sql.unsafe(`DROP TABLE IF EXISTS ${fx.table}`);
+      await sql.end();
+    }
+  },
+);
+
+Deno.test(
+  "expectedRows() counts a small table exactly and estimates a large one from reltuples",
+  integration,
+  async () => {
+    const table = uniqueName("snap_estimate");
+    const sql = testSql();
+    try {
+      // No autovacuum: its ANALYZE would make the "never analyzed" step a race.
+      await sql.unsafe(
+        `CREATE TABLE ${table} (id int PRIMARY KEY, note text) WITH (autovacuum_enabled = false)`,
+      );
+      await sql.unsafe(
+        `INSERT INTO ${table} SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g`,
+      );
+      const [{ oid }] = await sql.unsafe<{ oid: number }[]>(
+        `SELECT '${table}'::regclass::oid::int AS oid`,
+      );
+      const counted = { relationId: oid, countQuery: `SELECT count(*) AS count FROM ${table}` };
+      assert.deepEqual(await expectedRows(sql, counted), { rows: 5_000, kind: "exact" });
+      const asIfLarge = 0;
+      assert.deepEqual(await expectedRows(sql, counted, asIfLarge), { rows: 0, kind: "unknown" });
+      await sql.unsafe(`ANALYZE ${table}`);
+      assert.deepEqual(await expectedRows(sql, counted, asIfLarge), {
+        rows: 5_000,
+        kind: "estimate",
+      });
+    } finally {
+      await sql.unsafe(`DROP TABLE IF EXISTS ${table}`);
       await sql.end();
     }
   },

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Backoff, DEFAULT_BACKOFF_OPTIONS } from "../../src/kafka/backoff.ts";
+import { Backoff, DEFAULT_BACKOFF_OPTIONS } from "../../src/backoff.ts";
 
 /** A random source that always returns `value` (0 → lowest spread, just under 1 → highest). */
 const fixed = (value: number) => () => value;

@@ -49,6 +49,7 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     reconnect: { initialMs: 1_000, maxMs: 60_000, multiplier: 2, jitter: 0.2 },
     snapshot: "initial",
     snapshotFetchRows: 2_000,
+    snapshotProgressIntervalMs: 10_000,
     heartbeatIntervalMs: 0,
     heartbeatTable: null,
   });
@@ -70,7 +71,11 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     retry: { initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 0.2 },
     circuitBreaker: { failureThreshold: 5, openDurationMs: 10_000 },
   });
-  assert.deepEqual(config.limits, { maxInflightMessages: 5_000, maxInflightBytes: 67_108_864 });
+  assert.deepEqual(config.limits, {
+    maxInflightMessages: 5_000,
+    maxInflightBytes: 67_108_864,
+    stuckAfterMs: 300_000,
+  });
   assert.deepEqual(config.http, {
     enabled: true,
     listen: { hostname: "127.0.0.1", port: 9187 },

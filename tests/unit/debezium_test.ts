@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/mod.ts";
-import type { KafkaSink } from "../../src/kafka/sink.ts";
+import { handInto, MemorySink } from "../fixtures/memory_sink.ts";
 import type { ChangeEvent, ChangeOp, Row } from "../../src/model.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { Checkpoint } from "../../src/pipeline/checkpoint.ts";
 import {
   DEBEZIUM_OPS,
@@ -11,7 +11,6 @@ import {
   UNAVAILABLE_VALUE_PLACEHOLDER,
 } from "../../src/pipeline/debezium.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
-import type { OutgoingMessage } from "../../src/pipeline/message.ts";
 import { Router } from "../../src/pipeline/router.ts";
 import { VERSION } from "../../src/version.ts";
 
@@ -161,17 +160,6 @@ Deno.test("encodeDebeziumValue() writes LSNs beyond 32 bits as exact decimals", 
   assert.equal(source.txId, 4_000_000_000);
 });
 
-/** A sink that records what the router hands it. */
-class RecordingSink {
-  readonly sent: OutgoingMessage[] = [];
-  send(message: OutgoingMessage): void {
-    this.sent.push(message);
-  }
-  deadLetter(message: OutgoingMessage, reason: string): void {
-    throw new Error(`Unexpected dead letter (${reason}) of ${message.value}`);
-  }
-}
-
 /** A router over one target of `public.customers` configured by `options` (TOML lines). */
 function routerWith(options: string) {
   const config = parseConfig(
@@ -190,14 +178,12 @@ topic = "{source}.{schema}.{table}"
 ${options}`,
     { origin: "test.toml", env: {} },
   );
-  const sink = new RecordingSink();
+  const sink = new MemorySink();
   const checkpoint = new Checkpoint();
   const account = new InflightBudget({ maxMessages: 100, maxBytes: 1 << 20 }).account("main");
   const router = new Router({
     source: "main",
-    checkpoint,
-    account,
-    sink: sink as unknown as KafkaSink,
+    hand: handInto(checkpoint, account, sink),
     metrics: new Metrics(),
     database: "app",
   }, config.targets);

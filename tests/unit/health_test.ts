@@ -10,7 +10,7 @@ import {
   healthLine,
   type SlotCheck,
   thresholdsOf,
-} from "../../src/ops/health.ts";
+} from "../../src/cli/health.ts";
 import type { ReadinessReport } from "../../src/ops/probes.ts";
 
 const MIB = 1024 * 1024;

@@ -6,7 +6,7 @@ import {
   serveOps,
   timingSafeEqual,
 } from "../../src/ops/http.ts";
-import { agedLagSeconds, Metrics } from "../../src/ops/metrics.ts";
+import { agedLagSeconds, Metrics } from "../../src/telemetry/metrics.ts";
 import {
   assessLiveness,
   assessReadiness,

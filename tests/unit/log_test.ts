@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { configureLogging, logger, redact, REDACTED } from "../../src/ops/log.ts";
+import { configureLogging, logger, redact, REDACTED } from "../../src/telemetry/log.ts";
 
 /** Logs with `secrets` as JSON lines and returns the parsed lines. */
 function logLines(secrets: string[], log: () => void): Record<string, unknown>[] {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 
 const DOCUMENTS = ["README.md", "docs/operations.md"] as const;
 /** A metric name in the first column of a Markdown table row. */

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/mod.ts";
-import type { KafkaSink } from "../../src/kafka/sink.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
 import type { BackendFactory } from "../../src/source/backend.ts";
 import { snapshotMarkerName } from "../../src/source/snapshot.ts";
 import { Source, type SourceSettings } from "../../src/source/source.ts";
 import { ReplicationStream } from "../../src/source/stream.ts";
 import { fakeWalsender } from "../fixtures/walsender.ts";
+import { MemorySink } from "../fixtures/memory_sink.ts";
 
 /** A config with one source carrying `source` (TOML lines). */
 function configWith(source: string): string {
@@ -82,11 +82,7 @@ Deno.test("snapshotMarkerName() keeps long slot names apart within 63 characters
 });
 
 /** A sink that takes nothing: these sessions route no change. */
-const idleSink = {
-  circuitState: "closed",
-  onCircuitChange(): void {},
-  drain: () => Promise.resolve(),
-} as unknown as KafkaSink;
+const idleSink = new MemorySink();
 
 const sourceSettings: SourceSettings = {
   name: "main",

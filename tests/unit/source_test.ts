@@ -7,13 +7,11 @@
  */
 import assert from "node:assert/strict";
 import type { Duplex } from "node:stream";
-import type { KafkaSink } from "../../src/kafka/sink.ts";
 import type { ChangeOp } from "../../src/model.ts";
-import { configureLogging } from "../../src/ops/log.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { configureLogging } from "../../src/telemetry/log.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
-import type { OutgoingMessage } from "../../src/pipeline/message.ts";
-import type { RouteTarget } from "../../src/pipeline/router.ts";
+import type { RouteTarget } from "../../src/pipeline/route.ts";
 import type { BackendFactory } from "../../src/source/backend.ts";
 import type { PrimaryKeys } from "../../src/source/keys.ts";
 import { type CommitMessage, decodePgOutput } from "../../src/source/pgoutput.ts";
@@ -21,6 +19,7 @@ import { Source, type SourceSettings } from "../../src/source/source.ts";
 import { ReplicationStream } from "../../src/source/stream.ts";
 import { scenario } from "../fixtures/pgoutput/fixtures.ts";
 import { fakeWalsender, keepalive, xlogData } from "../fixtures/walsender.ts";
+import { MemorySink } from "../fixtures/memory_sink.ts";
 
 const SLOT_LSN = 0x1000n;
 const WAIT_MS = 2_000;
@@ -28,34 +27,6 @@ const POLL_MS = 5;
 const STATUS_BYTES = 34;
 const FLUSH_OFFSET = 9;
 const NEVER_MS = 60_000;
-
-/** What the fake sink was handed. */
-interface Handed {
-  message: OutgoingMessage;
-  deadLetter: { reason: string; error: string } | null;
-}
-
-/** A sink that records messages; {@linkcode ack} settles them as Kafka would. */
-class FakeSink {
-  readonly handed: Handed[] = [];
-  readonly circuitState = "closed";
-  send(message: OutgoingMessage): void {
-    this.handed.push({ message, deadLetter: null });
-  }
-  deadLetter(message: OutgoingMessage, reason: string, error: string): void {
-    this.handed.push({ message, deadLetter: { reason, error } });
-  }
-  onCircuitChange(): void {}
-  drain(): Promise<void> {
-    return Promise.resolve();
-  }
-  ack(): void {
-    for (const { message } of this.handed.splice(0)) {
-      message.origin.checkpoint.settle(message.origin.tx);
-      message.origin.account.release(message.size);
-    }
-  }
-}
 
 /** One session's walsender, as the fake backend opened it. */
 interface Walsender {
@@ -65,7 +36,7 @@ interface Walsender {
 
 interface Harness {
   source: Source;
-  sink: FakeSink;
+  sink: MemorySink;
   logs: string[];
   walsenders: Walsender[];
   lookups: number[][];
@@ -123,7 +94,7 @@ const target: RouteTarget = {
 function start(options: HarnessOptions = {}): Harness {
   const logs: string[] = [];
   configureLogging({ level: "info", format: "json", write: (line) => logs.push(line) });
-  const sink = new FakeSink();
+  const sink = new MemorySink();
   const walsenders: Walsender[] = [];
   const lookups: number[][] = [];
   const backend: BackendFactory = () => ({
@@ -145,7 +116,7 @@ function start(options: HarnessOptions = {}): Harness {
     maxBytes: 1 << 20,
   });
   const source = new Source(settings(options.statusIntervalMs ?? NEVER_MS), {
-    sink: sink as unknown as KafkaSink,
+    sink,
     account: budget.account("main"),
     metrics: new Metrics(),
     targets: [target],
@@ -263,7 +234,7 @@ Deno.test("Source dead-letters a change whose value does not convert and keeps s
     push(walsender, [begin, relation, bad, insert, commit]);
     await until("two messages", () => harness.sink.handed.length === 2);
     const [deadLettered, delivered] = harness.sink.handed;
-    assert.deepEqual(deadLettered.deadLetter, {
+    assert.deepEqual({ reason: deadLettered.reason, error: deadLettered.error }, {
       reason: "undecodable",
       error: 'Cannot convert int4 value "x1" in column "id" of public.rid_default: not an integer',
     });
@@ -273,7 +244,7 @@ Deno.test("Source dead-letters a change whose value does not convert and keeps s
       name: "one",
     }]);
     assert.equal(deadLettered.message.topic, "unit.public.rid_default");
-    assert.equal(delivered.deadLetter, null);
+    assert.equal(delivered.reason, null);
     assert.deepEqual(JSON.parse(delivered.message.value!).after, { id: 1, name: "one" });
     harness.sink.ack();
     const { endLsn } = decodePgOutput(commit.bytes) as CommitMessage;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig, type TargetConfig } from "../../src/config/mod.ts";
-import type { KafkaSink } from "../../src/kafka/sink.ts";
+import { handInto, MemorySink } from "../fixtures/memory_sink.ts";
 import type { ChangeEvent, ChangeOp, Row } from "../../src/model.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { Checkpoint, type TransactionHandle } from "../../src/pipeline/checkpoint.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
 import type { OutgoingMessage } from "../../src/pipeline/message.ts";
@@ -29,27 +29,14 @@ function targetsOf(targets: string): readonly TargetConfig[] {
   return parseConfig(config(targets), { origin: "test.toml", env: {} }).targets;
 }
 
-class RecordingSink {
-  readonly sent: OutgoingMessage[] = [];
-  readonly deadLettered: { message: OutgoingMessage; reason: string; error: string }[] = [];
-
-  send(message: OutgoingMessage): void {
-    this.sent.push(message);
-  }
-
-  deadLetter(message: OutgoingMessage, reason: string, error: string): void {
-    this.deadLettered.push({ message, reason, error });
-  }
-}
-
 /** A router over one transaction target of `tables`, with extra TOML lines. */
 function bench(lines: string, tables = '["public.*"]') {
-  const sink = new RecordingSink();
+  const sink = new MemorySink();
   const checkpoint = new Checkpoint();
   const metrics = new Metrics();
   const account = new InflightBudget({ maxMessages: 100_000, maxBytes: 1 << 30 }).account("main");
   const router = new Router(
-    { source: "main", checkpoint, account, sink: sink as unknown as KafkaSink, metrics },
+    { source: "main", metrics, hand: handInto(checkpoint, account, sink) },
     targetsOf(`
 [[targets]]
 name = "tx"

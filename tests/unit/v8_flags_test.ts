@@ -5,7 +5,7 @@ const ROOT = new URL("../../", import.meta.url);
 
 /** The launchers that are not TypeScript and so cannot import V8_FLAGS_ARG. */
 const LAUNCHERS = [
-  { file: "deno.json", command: /"dev": "deno run [^"]*main\.ts/ },
+  { file: "scripts/dev.sh", command: /"\$DENO" run .*main\.ts run/ },
   { file: "scripts/demo.sh", command: /"\$DENO" run .*main\.ts run/ },
   { file: "scripts/compile.sh", command: /"\$DENO" compile .*main\.ts/ },
 ];

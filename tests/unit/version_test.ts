@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { main } from "../../main.ts";
 import { parseConfig } from "../../src/config/mod.ts";
 import { createKafka } from "../../src/kafka/client.ts";
-import { Metrics } from "../../src/ops/metrics.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import { VERSION } from "../../src/version.ts";
 
 const DENO_JSON_URL = new URL("../../deno.json", import.meta.url);

@@ -1,5 +1,5 @@
 /**
- * Assembles and runs the pipeline of a config: the Kafka sink, one
+ * The connector: assembles and runs what a config describes: the Kafka sink, one
  * {@linkcode Source} per configured source, the in-flight budget, metrics and
  * HTTP, and the shutdown sequence (DESIGN invariant 8).
  *
@@ -7,31 +7,30 @@
  */
 import type { Config, SourceConfig, TargetConfig } from "./config/mod.ts";
 import { secretsOf } from "./config/mod.ts";
-import { createKafka } from "./kafka/client.ts";
-import { KafkaSink } from "./kafka/sink.ts";
+import { createKafka, KafkaSink } from "./kafka/mod.ts";
 import { formatLsn } from "./lsn.ts";
 import { createOpsHandler, type OpsEndpoints, type OpsServer, serveOps } from "./ops/http.ts";
 import { KafkaProbe } from "./ops/kafka_probe.ts";
-import { logger, redact } from "./ops/log.ts";
-import { agedLagSeconds, Metrics, type Reported } from "./ops/metrics.ts";
+import { agedLagSeconds, logger, Metrics, redact, type Reported } from "./telemetry/mod.ts";
 import {
   assessLiveness,
   assessReadiness,
+  describeStuck,
   type LivenessReport,
   type ReadinessReport,
   type SourceSnapshot,
+  type StuckSource,
 } from "./ops/probes.ts";
 import { SlotMonitor } from "./ops/slot_monitor.ts";
-import { type InflightAccount, InflightBudget } from "./pipeline/inflight.ts";
-import type { ConnectionSettings } from "./source/connect.ts";
-import { Source, type SourceSettings } from "./source/source.ts";
+import { type InflightAccount, InflightBudget, type OutgoingMessage } from "./pipeline/mod.ts";
+import { connectionOf, Source, type SourceSettings } from "./source/mod.ts";
 
 const log = logger("app");
 
-/** A running pipeline. */
-export class Pipeline {
+/** A running connector: every source, the sink, the in-flight budget and the ops endpoints. */
+export class Connector {
   readonly metrics = new Metrics();
-  readonly sink: KafkaSink;
+  readonly sink: KafkaSink<OutgoingMessage>;
   readonly sources: readonly Source[];
   readonly #config: Config;
   readonly #budget: InflightBudget;
@@ -46,12 +45,14 @@ export class Pipeline {
   #stopping = false;
   /** Sources whose run loop ended without being stopped (a bug): /health fails. */
   readonly #deadSources = new Set<string>();
+  /** Sources whose messages have not settled for `[limits] stuck_after`, as of the last tick. */
+  #stuck: StuckSource[] = [];
 
-  /** Builds the pipeline of `config`; {@linkcode start} runs it. */
+  /** Builds the connector of `config`; {@linkcode start} runs it. */
   constructor(config: Config) {
     this.#config = config;
     const { kafka, limits } = config;
-    this.sink = new KafkaSink(createKafka(kafka), {
+    this.sink = new KafkaSink<OutgoingMessage>(createKafka(kafka), {
       lingerMs: kafka.lingerMs,
       batchMaxMessages: kafka.batchMaxMessages,
       batchMaxBytes: kafka.batchMaxBytes,
@@ -116,7 +117,7 @@ export class Pipeline {
     this.#slotMonitor.start();
     await this.sink.start();
     this.#runs = this.sources.map((source) => this.#run(source));
-    log.info("Pipeline started with {sources} source(s) and {targets} target(s)", {
+    log.info("Connector started with {sources} source(s) and {targets} target(s)", {
       sources: this.sources.length,
       targets: this.#config.targets.length,
     });
@@ -124,17 +125,21 @@ export class Pipeline {
 
   /**
    * Stops reading, drains in-flight messages for up to the grace period, sends
-   * each slot its final flush LSN and closes every connection.
+   * each slot its final flush LSN (covering only what Kafka acked) and closes
+   * every connection, abandoning the sink's retries.
+   *
+   * @returns whether everything in flight was acked within the grace period.
    */
-  async stop(): Promise<void> {
+  async stop(): Promise<boolean> {
     this.#stopping = true;
     const graceMs = this.#config.shutdown.gracePeriodMs;
-    await Promise.all(this.sources.map((source) => source.stop(graceMs)));
+    const drained = await Promise.all(this.sources.map((source) => source.stop(graceMs)));
     await Promise.all(this.#runs);
     clearInterval(this.#gauges);
     await this.sink.stop();
     await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop()]);
     await this.#http?.shutdown();
+    return drained.every(Boolean);
   }
 
   /** What `/ready` reports: whether changes flow, and which check fails for which source. */
@@ -144,6 +149,7 @@ export class Pipeline {
       sources: this.sources.map((source) => this.#snapshot(source)),
       kafka: { reachable: this.#kafkaProbe.reachable, error: this.#redact(this.#kafkaProbe.error) },
       circuit: this.sink.circuitState,
+      stuck: this.#stuck,
       sinkFailure: this.#redact(this.sink.failure?.message ?? null),
     });
   }
@@ -154,6 +160,7 @@ export class Pipeline {
       tickAgeMs: Date.now() - this.#lastTickMs,
       deadSources: [...this.#deadSources],
       sinkFailed: this.sink.failure !== null,
+      stuck: this.#stuck,
     }, TICK_STALE_AFTER_MS);
   }
 
@@ -238,6 +245,26 @@ export class Pipeline {
   #updateGauges(): void {
     this.#lastTickMs = Date.now();
     this.#refreshGauges();
+    this.#checkStuck(this.#lastTickMs);
+  }
+
+  /** Notes the sources whose in-flight messages have not settled for `stuck_after`. */
+  #checkStuck(nowMs: number): void {
+    const limitMs = this.#config.limits.stuckAfterMs;
+    const stuck: StuckSource[] = [];
+    for (const source of this.sources) {
+      const stalledMs = source.stalledForMs(nowMs);
+      if (stalledMs < limitMs) continue;
+      const entry = { source: source.name, pending: source.pendingMessages, stalledMs, limitMs };
+      stuck.push(entry);
+      if (!this.#stuck.some((known) => known.source === source.name)) {
+        log.error("{problem}; /health fails so that a supervisor restarts pg2kafka", {
+          problem: describeStuck(entry),
+          source: source.name,
+        });
+      }
+    }
+    this.#stuck = stuck;
   }
 
   /** Sets the gauges read from live state (also before each scrape, so they are current). */
@@ -265,20 +292,6 @@ function targetReads(target: TargetConfig, source: string): boolean {
   return target.sources.length === 0 || target.sources.includes(source);
 }
 
-/** How to connect to a source's database (also used by the `health` command). */
-export function connectionOf(source: SourceConfig): ConnectionSettings {
-  return {
-    host: source.host,
-    port: source.port,
-    database: source.database,
-    user: source.user,
-    password: source.password ?? undefined,
-    sslmode: source.sslMode,
-    sslCaFile: source.sslCaFile ?? undefined,
-    connectTimeoutMs: source.connectTimeoutMs,
-  };
-}
-
 function sourceSettings(source: SourceConfig): SourceSettings {
   return {
     name: source.name,
@@ -296,7 +309,11 @@ function sourceSettings(source: SourceConfig): SourceSettings {
     messages: source.messages,
     values: { bigNumbers: source.bigNumbers },
     reconnect: source.reconnect,
-    snapshot: { mode: source.snapshot, fetchRows: source.snapshotFetchRows },
+    snapshot: {
+      mode: source.snapshot,
+      fetchRows: source.snapshotFetchRows,
+      progressIntervalMs: source.snapshotProgressIntervalMs,
+    },
     heartbeat: { intervalMs: source.heartbeatIntervalMs, table: source.heartbeatTable },
   };
 }

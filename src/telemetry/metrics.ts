@@ -167,6 +167,18 @@ export class Metrics {
     labelNames: ["source", "table"] as const,
     registers: [this.registry],
   });
+  readonly snapshotRowsExpected = new Gauge({
+    name: "pg2kafka_snapshot_rows_expected",
+    help: "Rows a running or finished snapshot read expects of a table: exact count or estimate.",
+    labelNames: ["source", "table"] as const,
+    registers: [this.registry],
+  });
+  readonly snapshotSecondsLeft = new Gauge({
+    name: "pg2kafka_snapshot_seconds_left",
+    help: "Estimated seconds until the snapshot of a table is read, at the rate so far.",
+    labelNames: ["source", "table"] as const,
+    registers: [this.registry],
+  });
   readonly slotRetainedWalBytes = new Gauge({
     name: "pg2kafka_slot_retained_wal_bytes",
     help: "WAL the slot retains on the server (pg_current_wal_lsn minus restart_lsn).",

@@ -5,7 +5,8 @@
  * connector itself is dead, which is exactly when WAL piles up on the server.
  *
  * Verdicts (the worst one wins):
- * - failing (exit 2): a slot is missing, lost or about to lose WAL it needs
+ * - failing (exit 2): the connector says it is stuck (messages in flight and
+ *   none settled for `[limits] stuck_after`); a slot is missing, lost or about to lose WAL it needs
  *   (`wal_status` lost or unreserved), retains more WAL than the threshold, or
  *   is inactive while the connector is not ready (nothing consumes it); a
  *   slot cannot be read while the connector is not ready either; bad flags.
@@ -19,11 +20,10 @@
  */
 import type { Config, SourceConfig } from "../config/mod.ts";
 import { parseDuration, parseSize, secretsOf } from "../config/mod.ts";
-import { openQueryConnection } from "../source/connect.ts";
-import { connectionOf } from "../app.ts";
-import { redact } from "./log.ts";
-import type { ReadinessReport } from "./probes.ts";
-import { querySlot, retainedWalBytes } from "./slot_monitor.ts";
+import { connectionOf, openQueryConnection } from "../source/connect.ts";
+import { redact } from "../telemetry/log.ts";
+import type { ReadinessReport } from "../ops/probes.ts";
+import { querySlot, retainedWalBytes } from "../ops/slot_monitor.ts";
 
 /** The verdict of a health check. */
 export type HealthStatus = "healthy" | "degraded" | "failing";
@@ -44,6 +44,8 @@ export interface ConnectorCheck {
   detail: string;
   /** Lag of each source as the connector measures it. */
   lagSeconds: Record<string, number | null>;
+  /** Why the connector counts as stuck, one line per source (a supervisor should restart it). */
+  stuck?: string[];
 }
 
 /** One source's slot as PostgreSQL shows it. */
@@ -114,6 +116,7 @@ export function assessHealth(
   if (connector.state === "unreachable" || connector.state === "unauthorized") {
     add("degraded", `connector ${connector.state.replace("_", " ")}: ${connector.detail}`);
   }
+  for (const stuck of connector.stuck ?? []) add("failing", stuck);
   for (const slot of slots) slotProblems(slot, ready, connector.state, thresholds, add);
   for (const [source, lag] of Object.entries(connector.lagSeconds)) {
     if (lag !== null && lag * MS_PER_SECOND > thresholds.maxLagMs) {
@@ -236,12 +239,16 @@ export async function checkConnector(target: ConnectorTarget): Promise<Connector
   }
   const lagSeconds = Object.fromEntries(report.sources.map((s) => [s.name, s.lagSeconds]));
   if (report.ready) return { state: "ready", url, detail: "ready", lagSeconds };
-  const failing = report.checks.filter((check) => !check.ok).map((check) =>
+  const stuck = report.checks.filter((check) => check.check === "stuck").map((c) => c.detail);
+  const failing = report.checks.filter((check) => !check.ok && check.check !== "stuck").map((
+    check,
+  ) =>
     check.source === undefined
       ? `${check.check} ${check.detail}`
       : `source ${check.source} ${check.detail}`
   );
-  return { state: "not_ready", url, detail: failing.join(", "), lagSeconds };
+  const detail = failing.length > 0 ? failing.join(", ") : "stuck";
+  return { state: "not_ready", url, detail, lagSeconds, stuck };
 }
 
 /** What went wrong with a request: `fetch failed` alone says nothing, its cause does. */

@@ -1,0 +1,15 @@
+/**
+ * The Kafka adapter: the kafkajs client with pg2kafka's patches, and the sink
+ * that batches, produces, retries and dead-letters messages.
+ *
+ * @example
+ * ```ts ignore
+ * import { createKafka, KafkaSink } from "./kafka/mod.ts";
+ * ```
+ *
+ * @module
+ */
+export { createKafka } from "./client.ts";
+export { DEAD_LETTER_HEADER, DeadLetterError, KafkaSink } from "./sink.ts";
+export type { SinkOptions } from "./sink.ts";
+export type { CircuitState } from "./circuit_breaker.ts";
