@@ -384,8 +384,12 @@ kafka_stack_version() { cat "$KAFKA_VERSION_FILE" 2>/dev/null || echo unknown; }
 kafka_start() {
   kafka_fetch
   if kafka_running; then
-    [[ "$(kafka_stack_version)" == "$KAFKA_VERSION" ]] ||
-      die "Kafka $(kafka_stack_version) is running here, not $KAFKA_VERSION: scripts/stack.sh kafka-stop first"
+    case "$(kafka_stack_version)" in
+      "$KAFKA_VERSION") ;;
+      # Started by a stack.sh that did not record versions: keep it, as that one would.
+      unknown) say "a Kafka broker of unrecorded version runs here; kafka-stop and up again for $KAFKA_VERSION" ;;
+      *) die "Kafka $(kafka_stack_version) is running here, not $KAFKA_VERSION: scripts/stack.sh kafka-stop first" ;;
+    esac
     return
   fi
   if [[ -d "$KAFKA_DIR/data" && "$(kafka_stack_version)" != "$KAFKA_VERSION" ]]; then
