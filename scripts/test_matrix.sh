@@ -8,11 +8,11 @@
 #
 #   scripts/test_matrix.sh [job…]     jobs: kafka-3.9 pg-16 pg-17 pg-18 demo (default: all)
 #
-# The jobs run one after another on their own stacks under .stack-matrix/, on
-# ports of their own: PostgreSQL on PG2KAFKA_MATRIX_PG_PORT and the two after
-# it (a standby, the demo), Kafka on PG2KAFKA_MATRIX_KAFKA_PORT and the five
-# after it (three brokers and their controllers). Every job takes down what it
-# started.
+# Each job has a stack of its own under .stack-matrix/<job>, on ports of its
+# own: PostgreSQL on PG2KAFKA_MATRIX_PG_PORT + 0…5 (pg-17's standby on the
+# port after its own), Kafka on PG2KAFKA_MATRIX_KAFKA_PORT + 0…9 (a broker and
+# its controller per job). PG2KAFKA_MATRIX_PARALLEL jobs (default 2) run at a
+# time, each printing its output when it ends; every job takes down its stack.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,14 +29,15 @@ SUBSET=(
 MATRIX_DIR="${PG2KAFKA_MATRIX_DIR:-$REPO_ROOT/.stack-matrix}"
 PG_PORT="${PG2KAFKA_MATRIX_PG_PORT:-54339}"
 KAFKA_PORT="${PG2KAFKA_MATRIX_KAFKA_PORT:-19192}"
+PARALLEL="${PG2KAFKA_MATRIX_PARALLEL:-2}"
 ALL_JOBS=(kafka-3.9 pg-16 pg-17 pg-18 demo)
 
-# Each stack folder's offset from the base ports.
-declare -A PG_PORT_OFFSET=([kafka-3.9]=0 [postgresql]=0 [demo]=2)
-declare -A KAFKA_PORT_OFFSET=([kafka-3.9]=0 [postgresql]=2 [demo]=4)
+# Each job's offset from the base ports.
+declare -A PG_PORT_OFFSET=([kafka-3.9]=0 [pg-16]=1 [pg-17]=2 [pg-18]=4 [demo]=5)
+declare -A KAFKA_PORT_OFFSET=([kafka-3.9]=0 [pg-16]=2 [pg-17]=4 [pg-18]=6 [demo]=8)
 
 # A job's stack: its folder, its ports, its versions ("" = the default).
-use_stack() { # folder name, PostgreSQL version, Kafka version
+use_stack() { # job, PostgreSQL version, Kafka version
   local pg_port=$((PG_PORT + PG_PORT_OFFSET[$1])) kafka_port=$((KAFKA_PORT + KAFKA_PORT_OFFSET[$1]))
   export PG2KAFKA_STACK_DIR="$MATRIX_DIR/$1"
   export PG2KAFKA_PG_VERSION="$2" PG2KAFKA_KAFKA_VERSION="$3"
@@ -45,84 +46,83 @@ use_stack() { # folder name, PostgreSQL version, Kafka version
   [[ -n "$3" ]] || unset PG2KAFKA_KAFKA_VERSION
 }
 
-report_versions() { # job
-  echo "== matrix $1: $(bash scripts/stack.sh versions | paste -sd ';' | sed 's/;/; /g')"
-}
-
 run_subset() { # job, deno test args…
   local job="$1"; shift
+  trap 'bash scripts/stack.sh standby-down >/dev/null 2>&1 || true; bash scripts/stack.sh down' EXIT
   bash scripts/stack.sh up
   eval "$(bash scripts/stack.sh env)"
-  report_versions "$job"
+  echo "== matrix $job: $(bash scripts/stack.sh versions | paste -sd ';' | sed 's/;/; /g')"
   "$DENO" test --allow-all "$@"
 }
 
-# Kafka 3.9 on the machine's PostgreSQL.
-job_kafka_3_9() {
-  use_stack kafka-3.9 "" "$OLDEST_KAFKA"
-  trap 'bash scripts/stack.sh down' EXIT
-  run_subset kafka-3.9 "${SUBSET[@]}"
-}
-
-# PostgreSQL 16, 17, 18 share one stack folder and its Kafka broker (the
-# default version, stopped at the end); each cluster has a folder of its own
-# and stops after its job.
-job_pg() { # major version, extra test files…
-  local major="$1"; shift
-  use_stack postgresql "$major" ""
-  trap 'bash scripts/stack.sh standby-down; bash scripts/stack.sh pg-stop' EXIT
-  run_subset "pg-$major" "${SUBSET[@]}" "$@"
-}
-
-job_pg_17_failover() {
-  export PG2KAFKA_TEST_FAILOVER=1
-  job_pg 17 tests/integration/failover_test.ts
-}
-
-# The demo test brings up the stack and takes it down itself; it starts from nothing.
-job_demo() {
-  use_stack demo "" ""
-  bash scripts/stack.sh clean
-  PG2KAFKA_TEST_DEMO=1 "$DENO" test --allow-all tests/integration/demo_test.ts
-}
-
-run_job() { # job
-  local started=$SECONDS status=0 command
+job_command() { # job → runs it
   case "$1" in
-    kafka-3.9) command=(job_kafka_3_9) ;;
-    pg-16) command=(job_pg 16) ;;
-    pg-17) command=(job_pg_17_failover) ;;
-    pg-18) command=(job_pg 18) ;;
-    demo) command=(job_demo) ;;
-    *) echo "test_matrix: unknown job '$1' (jobs: ${ALL_JOBS[*]})" >&2; return 2 ;;
+    kafka-3.9) use_stack "$1" "" "$OLDEST_KAFKA"; run_subset "$1" "${SUBSET[@]}" ;;
+    pg-16) use_stack "$1" 16 ""; run_subset "$1" "${SUBSET[@]}" ;;
+    pg-17)
+      use_stack "$1" 17 ""
+      export PG2KAFKA_TEST_FAILOVER=1
+      run_subset "$1" "${SUBSET[@]}" tests/integration/failover_test.ts
+      ;;
+    pg-18) use_stack "$1" 18 ""; run_subset "$1" "${SUBSET[@]}" ;;
+    # The demo test brings up the stack and takes it down itself; it starts from nothing.
+    demo)
+      use_stack "$1" "" ""
+      bash scripts/stack.sh clean
+      PG2KAFKA_TEST_DEMO=1 "$DENO" test --allow-all tests/integration/demo_test.ts
+      ;;
   esac
-  echo "== matrix job $1"
-  # A subshell of its own (its exports and trap end with it), stopping at its first failure:
-  # errexit would be off inside a subshell tested with || or &&.
+}
+
+# Runs a job in a subshell of its own (its exports and trap end with it),
+# stopping at its first failure, its output into its log; records its status.
+run_job() { # job
+  local job="$1" started=$SECONDS status=0
+  mkdir -p "$MATRIX_DIR"
   set +e
-  (set -e; "${command[@]}")
+  (set -e; job_command "$job") >"$MATRIX_DIR/$job.log" 2>&1
   status=$?
   set -e
-  echo "== matrix job $1: $([[ $status == 0 ]] && echo passed || echo "FAILED ($status)") in $((SECONDS - started))s"
-  return "$status"
+  echo "$status $((SECONDS - started))" >"$MATRIX_DIR/$job.status"
 }
 
-take_down() {
-  for folder in kafka-3.9 postgresql demo; do
-    [[ -d "$MATRIX_DIR/$folder" ]] || continue
-    (use_stack "$folder" "" "" && bash scripts/stack.sh down >/dev/null 2>&1) || true
-  done
+report_job() { # job
+  local status seconds
+  read -r status seconds <"$MATRIX_DIR/$1.status"
+  echo "== matrix job $1"
+  cat "$MATRIX_DIR/$1.log"
+  echo "== matrix job $1: $([[ $status == 0 ]] && echo passed || echo "FAILED ($status)") in ${seconds}s"
+  [[ $status == 0 ]]
 }
-trap take_down EXIT
 
 jobs=("$@")
 [[ ${#jobs[@]} -gt 0 ]] || jobs=("${ALL_JOBS[@]}")
+for job in "${jobs[@]}"; do
+  [[ -n "${PG_PORT_OFFSET[$job]:-}" ]] || { echo "test_matrix: unknown job '$job' (jobs: ${ALL_JOBS[*]})" >&2; exit 2; }
+  rm -f "$MATRIX_DIR/$job.status"
+done
+
+started=$SECONDS
+running=()
 failed=()
 for job in "${jobs[@]}"; do
-  run_job "$job" || failed+=("$job")
+  while ((${#running[@]} >= PARALLEL)); do
+    wait -n || true
+    still=()
+    for other in "${running[@]}"; do
+      if [[ -f "$MATRIX_DIR/$other.status" ]]; then report_job "$other" || failed+=("$other"); else still+=("$other"); fi
+    done
+    running=("${still[@]}")
+  done
+  echo "== matrix: starting $job"
+  run_job "$job" &
+  running+=("$job")
 done
+wait
+for job in "${running[@]}"; do report_job "$job" || failed+=("$job"); done
+
 if [[ ${#failed[@]} -gt 0 ]]; then
-  echo "matrix: failed: ${failed[*]}"
+  echo "matrix: failed: ${failed[*]} ($((SECONDS - started))s)"
   exit 1
 fi
-echo "matrix: ${#jobs[@]} job(s) passed"
+echo "matrix: ${#jobs[@]} job(s) passed in $((SECONDS - started))s"
