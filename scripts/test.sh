@@ -3,6 +3,13 @@
 # the integration tests against the local stack (started here when needed).
 #
 #   scripts/test.sh [extra deno test args…]
+#
+# Two tests need programs from Debian: the status page test a headless
+# Chromium (package chromium), the alert rule tests promtool (package
+# prometheus). When one is missing and this runs as root with apt-get, it
+# installs it (apt-get update, then apt-get install); otherwise it says what to
+# install, and those tests are skipped (or fail under CI=true).
+# PG2KAFKA_INSTALL_TEST_TOOLS=no never installs anything.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +29,32 @@ case "$compile_status" in
   3) echo "compile: the binary step was skipped (see above), and with it the binary smoke test (tests/integration/binary_test.ts); every other step runs" ;;
   *) exit "$compile_status" ;;
 esac
+
+# Installs the Debian packages of the programs some tests need, when missing.
+ensure_test_tools() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  ((${#missing[@]} == 0)) && return 0
+  if [[ "${PG2KAFKA_INSTALL_TEST_TOOLS:-yes}" == "no" || "$(id -u)" != "0" ]] ||
+    ! command -v apt-get >/dev/null 2>&1; then
+    echo "== test tools: missing Debian package(s) ${missing[*]} (apt-get install ${missing[*]});" \
+      "the tests that need them are skipped, or fail under CI=true"
+    return 0
+  fi
+  echo "== test tools: installing the Debian package(s) ${missing[*]} with apt-get" \
+    "(chromium: the status page test; prometheus: promtool for the alert rules)"
+  apt-get update -qq
+  # Recommends stay out: prometheus recommends exporters that would run as services.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The tests need promtool only: stop the server the package may have started.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1 &&
+    systemctl is-active --quiet prometheus 2>/dev/null; then
+    echo "== test tools: stopping and disabling the Prometheus server the package started"
+    systemctl disable --now prometheus
+  fi
+}
+ensure_test_tools
 
 # Stop afterwards only what this run starts: a stack already up (the demo's,
 # a developer's) stays up. The status is read whole first: `status | grep -q`

@@ -21,7 +21,15 @@ import {
   type SourceSnapshot,
   type StuckSource,
 } from "./ops/probes.ts";
-import { SlotMonitor } from "./ops/slot_monitor.ts";
+import { retainedWalBytes, SlotMonitor } from "./ops/slot_monitor.ts";
+import {
+  buildStatus,
+  ChangeRateHistory,
+  readCounterTotals,
+  type SourceInput,
+  type StatusReport,
+} from "./ops/status.ts";
+import { VERSION } from "./version.ts";
 import { type InflightAccount, InflightBudget, type OutgoingMessage } from "./pipeline/mod.ts";
 import { connectionOf, Source, type SourceSettings } from "./source/mod.ts";
 
@@ -42,6 +50,12 @@ export class Connector {
   #runs: Promise<void>[] = [];
   #gauges: ReturnType<typeof setInterval> | undefined;
   #lastTickMs = Date.now();
+  readonly #startedAt = new Date();
+  readonly #rates = new ChangeRateHistory({
+    intervalSeconds: RATE_INTERVAL_MS / 1000,
+    points: RATE_POINTS,
+  });
+  #rateSampler: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
   /** Sources whose run loop ended without being stopped (a bug): /health fails. */
   readonly #deadSources = new Set<string>();
@@ -113,6 +127,8 @@ export class Connector {
   async start(): Promise<void> {
     if (this.#config.http.enabled) this.#startHttp();
     this.#gauges = setInterval(() => this.#updateGauges(), GAUGE_INTERVAL_MS);
+    this.#sampleRates();
+    this.#rateSampler = setInterval(() => this.#sampleRates(), RATE_INTERVAL_MS);
     this.#kafkaProbe.start();
     this.#slotMonitor.start();
     await this.sink.start();
@@ -136,6 +152,7 @@ export class Connector {
     const drained = await Promise.all(this.sources.map((source) => source.stop(graceMs)));
     await Promise.all(this.#runs);
     clearInterval(this.#gauges);
+    clearInterval(this.#rateSampler);
     await this.sink.stop();
     await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop()]);
     await this.#http?.shutdown();
@@ -164,6 +181,61 @@ export class Connector {
     }, TICK_STALE_AFTER_MS);
   }
 
+  /** What `/api/v1/status` and the status page report. */
+  async status(): Promise<StatusReport> {
+    const totals = await readCounterTotals(this.metrics);
+    const sources = this.sources.map((source): SourceInput => {
+      const slot = this.#slotMonitor.state(source.name);
+      const retained = slot === undefined ? null : retainedWalBytes(slot);
+      const account = this.#accounts.get(source.name)!;
+      const stuck = this.#stuck.find((entry) => entry.source === source.name);
+      return {
+        name: source.name,
+        status: source.status,
+        lastError: this.#redact(source.lastError),
+        loopEnded: this.#deadSources.has(source.name),
+        stuck: stuck === undefined ? null : describeStuck(stuck),
+        slot: this.#config.sources.find(({ name }) => name === source.name)!.slot,
+        confirmedLsn: formatLsn(source.flushLsn),
+        retainedWalBytes: retained === null ? null : Number(retained),
+        slotActive: slot?.active ?? null,
+        lagBytes: this.metrics.lagBytes.current(source.name) ?? null,
+        lagSeconds: this.metrics.lagSeconds.current(source.name) ?? null,
+        inflight: { messages: account.messages, bytes: account.bytes },
+        changeRate: this.#rates.series(source.name),
+      };
+    });
+    return buildStatus({
+      now: new Date(),
+      version: VERSION,
+      startedAt: this.#startedAt,
+      stopping: this.#stopping,
+      sinkFailure: this.#redact(this.sink.failure?.message ?? null),
+      inflightLimits: { maxMessages: this.#budget.maxMessages, maxBytes: this.#budget.maxBytes },
+      sources,
+      kafka: {
+        reachable: this.#kafkaProbe.reachable,
+        error: this.#redact(this.#kafkaProbe.error),
+        circuit: this.sink.circuitState,
+        produceErrors: totals.produceErrors,
+      },
+      targets: this.#config.targets.map(({ name }) => name),
+      outcomes: totals.outcomesByTarget,
+    });
+  }
+
+  /** Records each source's change total for the changes-per-second chart. */
+  #sampleRates(): void {
+    readCounterTotals(this.metrics).then(({ changesBySource }) => {
+      for (const { name } of this.sources) {
+        changesBySource.set(name, changesBySource.get(name) ?? 0);
+      }
+      this.#rates.sample(changesBySource, Date.now());
+    }).catch((error) =>
+      log.error("Sampling change rates failed: {error}", { error: String(error) })
+    );
+  }
+
   #startHttp(): void {
     const endpoints: OpsEndpoints = {
       liveness: () => {
@@ -178,6 +250,7 @@ export class Connector {
         this.#refreshGauges();
         return { text: await this.metrics.render(), contentType: this.metrics.contentType };
       },
+      status: () => this.status(),
     };
     const { listen, token } = this.#config.http;
     this.#http = serveOps(listen, createOpsHandler(endpoints, { token }));
@@ -287,6 +360,9 @@ const TICK_STALE_AFTER_MS = 15 * GAUGE_INTERVAL_MS;
 const KAFKA_PROBE_INTERVAL_MS = 5000;
 const KAFKA_PROBE_TIMEOUT_MS = 5000;
 const SLOT_POLL_INTERVAL_MS = 5000;
+/** The changes-per-second chart: one point every 5 s over the last 10 minutes. */
+const RATE_INTERVAL_MS = 5000;
+const RATE_POINTS = 120;
 
 function targetReads(target: TargetConfig, source: string): boolean {
   return target.sources.length === 0 || target.sources.includes(source);
@@ -315,5 +391,6 @@ function sourceSettings(source: SourceConfig): SourceSettings {
       progressIntervalMs: source.snapshotProgressIntervalMs,
     },
     heartbeat: { intervalMs: source.heartbeatIntervalMs, table: source.heartbeatTable },
+    schemaChanges: source.schemaChanges.enabled ? source.schemaChanges : undefined,
   };
 }

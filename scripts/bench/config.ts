@@ -7,6 +7,33 @@
  */
 import type { StackEndpoints } from "./stack.ts";
 
+/**
+ * The HMAC secret of the bench's column rules, passed to the connector in
+ * {@linkcode BENCH_HASH_SECRET_VARIABLE}: a fixed value, as the bench data is.
+ */
+export const BENCH_HASH_SECRET = "pg2kafka-bench-hash-secret-0123456789";
+/** The environment variable the bench's hash rule reads its secret from. */
+export const BENCH_HASH_SECRET_VARIABLE = "PG2KAFKA_BENCH_HASH_SECRET";
+
+/**
+ * The three column rules of `--column-rules` on the bench table: a hash of a
+ * short text (as an email would be), a mask and a truncation of the payload.
+ */
+export const BENCH_COLUMN_RULES = `[[targets.column_rules]]
+columns = ["status"]
+action = "hash"
+secret = "\${${BENCH_HASH_SECRET_VARIABLE}}"
+
+[[targets.column_rules]]
+columns = ["amount"]
+action = "mask"
+
+[[targets.column_rules]]
+columns = ["payload"]
+action = "truncate"
+length = 20
+`;
+
 /** What the generated config names. */
 export interface BenchConfigNames {
   readonly slot: string;
@@ -70,6 +97,7 @@ export function benchConfig(
   stack: StackEndpoints,
   names: BenchConfigNames,
   overrides: readonly ConfigOverride[] = [],
+  columnRules = false,
 ): string {
   const table = JSON.stringify(`public.${names.table}`);
   const sections = [
@@ -103,7 +131,10 @@ export function benchConfig(
     if (target === undefined) sections.push(target = section(`[${table}]`, table, {}));
     target.entries.set(key, value);
   }
-  return sections.map((s) =>
-    [s.header, ...[...s.entries].map(([key, value]) => `${key} = ${value}`)].join("\n")
-  ).join("\n\n") + "\n";
+  const text =
+    sections.map((s) =>
+      [s.header, ...[...s.entries].map(([key, value]) => `${key} = ${value}`)].join("\n")
+    ).join("\n\n") + "\n";
+  // The rules belong to the one [[targets]] entry, wherever they stand after it.
+  return columnRules ? `${text}\n${BENCH_COLUMN_RULES}` : text;
 }

@@ -8,6 +8,7 @@
  */
 import { type ProcessUsage, UsageSampler } from "./proc.ts";
 import { V8_FLAGS_ARG } from "../v8_flags.ts";
+import { BENCH_HASH_SECRET, BENCH_HASH_SECRET_VARIABLE } from "./config.ts";
 
 const STOP_TIMEOUT_MS = 60_000;
 /** Lines of output kept to explain a failure. */
@@ -67,7 +68,7 @@ export class BenchConnector {
         "--config",
         configPath,
       ],
-      env: { PG2KAFKA_PG_PASSWORD: password },
+      env: { PG2KAFKA_PG_PASSWORD: password, [BENCH_HASH_SECRET_VARIABLE]: BENCH_HASH_SECRET },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

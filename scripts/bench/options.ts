@@ -58,6 +58,8 @@ export interface BenchOptions {
   readonly entry: string;
   /** Settings of the connector's config changed from pg2kafka's defaults. */
   readonly set: readonly ConfigOverride[];
+  /** Give the bench target three column rules (hash, mask, truncate) to measure their cost. */
+  readonly columnRules: boolean;
   /** Print usage and exit. */
   readonly help: boolean;
 }
@@ -78,6 +80,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   profile: null,
   entry: new URL("../../main.ts", import.meta.url).pathname,
   set: [],
+  columnRules: false,
   help: false,
 };
 
@@ -103,6 +106,8 @@ PG2KAFKA_* stack variables of the environment) and prints a table and JSON.
   --entry FILE      the connector's entry module (default main.ts), to compare a change
   --set T.K=V       change a setting of the connector's config, e.g. --set kafka.linger=0ms
                     or --set limits.max_inflight_messages=5000 (repeatable)
+  --column-rules    give the bench target three column rules (hash status, mask amount,
+                    truncate payload) to measure their cost per change
   -h, --help        print this help
 `;
 
@@ -132,6 +137,7 @@ const FLAGS = {
   profile: { type: "string" },
   entry: { type: "string" },
   set: { type: "string", multiple: true },
+  "column-rules": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -167,6 +173,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     profile: values.profile ?? null,
     entry: values.entry ?? d.entry,
     set: (values.set ?? []).map(override),
+    columnRules: values["column-rules"] ?? false,
     help: values.help ?? false,
   };
 }

@@ -196,6 +196,9 @@ export function renderReport(report: BenchReport): string {
     `Workload: ${formatCount(o.rows)} changes, payload ${o.width} chars, ${o.txSize} changes/tx, ` +
     `mix ${o.mix.insert}/${o.mix.update}/${o.mix.delete} insert/update/delete`,
   ];
+  if (o.columnRules) {
+    sections.push("Column rules: the bench target hashes status, masks amount, truncates payload");
+  }
   if (o.set.length > 0) {
     const settings = o.set.map((s) => `${s.table}.${s.key} = ${s.value}`).join(", ");
     sections.push(`Connector settings changed from the defaults: ${settings}`);

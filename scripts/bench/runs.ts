@@ -170,12 +170,17 @@ interface Running {
 }
 
 function startConnector(context: RunContext, fixture: Fixture, profileDir?: string): Running {
-  const config = benchConfig(context.stack, {
-    slot: fixture.connectorSlot,
-    publication: fixture.publication,
-    table: fixture.table,
-    topic: fixture.topic,
-  }, context.options.set);
+  const config = benchConfig(
+    context.stack,
+    {
+      slot: fixture.connectorSlot,
+      publication: fixture.publication,
+      table: fixture.table,
+      topic: fixture.topic,
+    },
+    context.options.set,
+    context.options.columnRules,
+  );
   const connector = BenchConnector.start(
     context.options.entry,
     config,

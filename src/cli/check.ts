@@ -24,6 +24,7 @@ import type { Config, SourceConfig } from "../config/mod.ts";
 import { redact } from "../telemetry/log.ts";
 import { gatherKafkaFacts, judgeKafka, planTopics } from "./check_kafka.ts";
 import { gatherPostgresFacts, judgePostgres } from "./check_postgres.ts";
+import { gatherSchemaFacts, judgeSchema } from "./check_schema.ts";
 
 /** Exit codes of `pg2kafka check`. */
 export const CHECK_EXIT = { ok: 0, invalid: 2, unreachable: 3, unusable: 4 } as const;
@@ -101,19 +102,33 @@ export async function runCheck(path: string, options: CheckOptions): Promise<num
     lines.push(line);
     print(redact(formatCheckLine(line), secrets));
   };
-  for (const source of config.sources) (await checkSource(source)).forEach(report);
+  for (const source of config.sources) (await checkSource(source, config)).forEach(report);
   (await checkKafka(config)).forEach(report);
   return checkExitCode(lines);
 }
 
-async function checkSource(source: SourceConfig): Promise<CheckLine[]> {
+async function checkSource(source: SourceConfig, config: Config): Promise<CheckLine[]> {
   const facts = await gatherPostgresFacts(source);
-  if (!("status" in facts)) return judgePostgres(source, facts);
+  if (!("status" in facts)) {
+    return [...judgePostgres(source, facts), ...await checkSchema(source, config)];
+  }
   const where = `${source.host}:${source.port}/${source.database}`;
   const text = facts.status === "unreachable"
     ? `cannot reach ${where}: ${facts.error}`
     : `${where} refused the connection: ${facts.error}`;
   return [{ status: facts.status, subject: `postgres ${source.name}`, text }];
+}
+
+/** Column rules and schema-change triggers against the source's tables and event triggers. */
+async function checkSchema(source: SourceConfig, config: Config): Promise<CheckLine[]> {
+  try {
+    return judgeSchema(source, config.targets, await gatherSchemaFacts(source));
+  } catch (error) {
+    const text = `cannot read the tables' columns: ${
+      error instanceof Error ? error.message : String(error)
+    }`;
+    return [{ status: "fail", subject: `postgres ${source.name}`, text }];
+  }
 }
 
 async function checkKafka(config: Config): Promise<CheckLine[]> {

@@ -8,6 +8,7 @@
 import { dirname, resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
 import { checkDocument } from "./checks.ts";
+import { checkColumnRules } from "./column_rules.ts";
 import { envLookup, interpolateTree } from "./env.ts";
 import { compileTargetFilters } from "./filters.ts";
 import { ConfigError, IssueCollector, sortIssues } from "./issues.ts";
@@ -55,6 +56,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   const validated = validateDocument(interpolation.value, collector);
   checkDocument(interpolation.value, collector, options.baseDir ?? Deno.cwd());
   const filters = compileTargetFilters(interpolation.value, collector);
+  validated?.targets?.forEach((target, index) => checkColumnRules(target, index, collector));
   // A value whose variable is missing was replaced by "": report the variable, not the "".
   const unresolved = new Set(interpolation.issues.map(({ path }) => path));
   const issues = [

@@ -23,15 +23,19 @@ export type { Env, ParseConfigOptions } from "./load.ts";
 export { ConfigError } from "./issues.ts";
 export type { ConfigIssue } from "./issues.ts";
 export { secretsOf } from "./secrets.ts";
+export { compileColumnMatcher } from "./column_rules.ts";
 export { parseDuration, parseSize } from "./units.ts";
 export type {
   BackoffConfig,
+  ColumnAction,
+  ColumnRule,
   Config,
   HttpConfig,
   KafkaConfig,
   LimitsConfig,
   LogConfig,
   SaslConfig,
+  SchemaChangesConfig,
   SourceConfig,
   TableName,
   TargetConfig,

@@ -15,6 +15,7 @@ import {
 } from "./schema.ts";
 import { compileTableMatcher } from "./tables.ts";
 import { compileTopicTemplate } from "./topics.ts";
+import { resolveColumnRule } from "./column_rules.ts";
 import type { BackoffConfig, Config, KafkaConfig, SourceConfig, TargetConfig } from "./types.ts";
 
 type Validated = ValidatedConfig;
@@ -92,6 +93,12 @@ function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
     snapshotProgressIntervalMs: source.snapshot_progress_interval,
     heartbeatIntervalMs: source.heartbeat_interval,
     heartbeatTable: source.heartbeat_table === NO_HEARTBEAT_TABLE ? null : source.heartbeat_table,
+    schemaChanges: {
+      enabled: source.schema_changes.enabled,
+      via: source.schema_changes.via,
+      topic: compileTopicTemplate(source.schema_changes.topic)(source.name, "", "", "insert"),
+      installTrigger: source.schema_changes.install_trigger,
+    },
   };
 }
 
@@ -146,6 +153,7 @@ function resolveTarget(
     filter,
     tombstones: target.tombstones,
     maxMessageBytes: target.max_message_bytes ?? defaultMaxMessageBytes,
+    columnRules: target.column_rules.map(resolveColumnRule),
   };
 }
 

@@ -29,6 +29,7 @@ import {
   whenValid,
 } from "./leaves.ts";
 import { readTableName, readTablePattern, type TableName } from "./tables.ts";
+import { columnRuleSchema } from "./column_rules.ts";
 
 /** The name of the source a single `[source]` table defines, when it has none. */
 export const DEFAULT_SOURCE_NAME = "default";
@@ -69,6 +70,32 @@ function backoff(initial: string, max: string) {
   }, whenValid("initial_backoff", "max_backoff")).prefault({});
 }
 
+/** Placeholders that differ between the changes of one transaction. */
+const PER_CHANGE_PLACEHOLDER = /\{(?:schema|table|op)\}/;
+
+/** The schema-change topic of a source that names none. */
+export const DEFAULT_SCHEMA_CHANGE_TOPIC = "pg2kafka.{source}.schema_changes";
+
+/** A source's `[sources.schema_changes]` table. */
+const schemaChangesSchema = z.strictObject({
+  enabled: z.boolean().prefault(false),
+  via: z.enum(["relation", "trigger"]).prefault("relation"),
+  topic: topicTemplate().prefault(DEFAULT_SCHEMA_CHANGE_TOPIC),
+  install_trigger: z.boolean().prefault(false),
+}).superRefine((changes, context) => {
+  const perChange = PER_CHANGE_PLACEHOLDER.exec(changes.topic);
+  if (perChange !== null) {
+    const message = `expected a topic without {schema}, {table} or {op} (schema changes of ` +
+      `all tables share one topic, keyed by table), found ${perChange[0]}`;
+    context.issues.push(refinementIssue(["topic"], message));
+  }
+  if (changes.install_trigger && changes.via !== "trigger") {
+    const message = `expected false because via is "${changes.via}" (the trigger serves ` +
+      `via = "trigger"), found true`;
+    context.issues.push(refinementIssue(["install_trigger"], message));
+  }
+}, whenValid("topic", "via", "install_trigger")).prefault({});
+
 const sourceFields = {
   name: name(),
   host: nonEmptyString().prefault(DEFAULT_PG_HOST),
@@ -95,6 +122,7 @@ const sourceFields = {
   snapshot_progress_interval: duration().prefault("10s"),
   heartbeat_interval: duration(true).prefault("0s"),
   heartbeat_table: optionalTableName().prefault(""),
+  schema_changes: schemaChangesSchema,
 };
 
 /** verify-full checks the server certificate, so it needs the CA to check it against. */
@@ -193,9 +221,6 @@ export const limitsSchema = z.strictObject({
   stuck_after: duration().prefault("5m"),
 }).prefault({});
 
-/** Placeholders that differ between the changes of one transaction. */
-const PER_CHANGE_PLACEHOLDER = /\{(?:schema|table|op)\}/;
-
 /** The topic of a change-mode target that names none. */
 export const DEFAULT_CHANGE_TOPIC = "pg2kafka.{schema}.{table}";
 /** The topic of a transaction-mode target that names none. */
@@ -220,6 +245,7 @@ export const targetSchema = z.strictObject({
   where: z.string().prefault(""),
   tombstones: z.boolean().prefault(false),
   max_message_bytes: optionalSize().prefault(""),
+  column_rules: z.array(columnRuleSchema).prefault([]),
 }).superRefine((target, context) => {
   if (target.mode !== "transaction") return;
   if (target.format === "debezium") {

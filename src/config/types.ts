@@ -75,6 +75,19 @@ export interface SourceConfig {
   heartbeatIntervalMs: number;
   /** The table a heartbeat upserts, or `null` to emit a logical decoding message instead. */
   heartbeatTable: TableName | null;
+  /** Schema-change messages (see `src/pipeline/schema_change.ts`). */
+  schemaChanges: SchemaChangesConfig;
+}
+
+/** Whether and how a source reports schema changes. */
+export interface SchemaChangesConfig {
+  enabled: boolean;
+  /** From pg2kafka's DDL event trigger, or from Relation messages whose columns changed. */
+  via: "relation" | "trigger";
+  /** The topic, with `{source}` rendered. */
+  topic: string;
+  /** Install the event trigger at start (needs a superuser). */
+  installTrigger: boolean;
 }
 
 /** SASL credentials for the Kafka connection. */
@@ -133,6 +146,30 @@ export interface LimitsConfig {
   stuckAfterMs: number;
 }
 
+/**
+ * What a column rule does to the values (and names) of the columns it
+ * matches: see `src/pipeline/columns.ts`.
+ */
+export type ColumnAction =
+  | { kind: "drop" }
+  | { kind: "mask"; with: string }
+  | { kind: "hash"; secret: string; encoding: "hex" | "base64" }
+  | { kind: "truncate"; length: number; unit: "chars" | "bytes" }
+  | { kind: "rename"; to: string };
+
+/** One `[[targets.column_rules]]` entry: which columns of which tables, and what to do. */
+export interface ColumnRule {
+  /** Table patterns the rule applies to (every table of the target by default). */
+  tables: readonly TableName[];
+  /** Whether a table matches `tables`; precompiled. */
+  matchesTable(schema: string, table: string): boolean;
+  /** Column name patterns as configured (`*` and `?` globs allowed). */
+  columns: readonly string[];
+  /** Whether a column name matches `columns`; precompiled. */
+  matchesColumn(column: string): boolean;
+  action: ColumnAction;
+}
+
 /** A route: which changes go to which topics, in which shape. */
 export interface TargetConfig {
   /** Unique name, used in metrics labels. */
@@ -162,6 +199,8 @@ export interface TargetConfig {
   tombstones: boolean;
   /** Size limit of one message, in bytes (defaults to `kafka.maxMessageBytes`). */
   maxMessageBytes: number;
+  /** Column rules, applied in order (the first that matches a column wins). */
+  columnRules: readonly ColumnRule[];
 }
 
 /** The HTTP endpoints (/health, /ready, /metrics). */

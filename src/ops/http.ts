@@ -1,7 +1,8 @@
 /**
  * The HTTP endpoints: `/health` (liveness, always open), `/ready`
- * (readiness) and `/metrics` (Prometheus text), the last two behind an
- * optional bearer token.
+ * (readiness), `/metrics` (Prometheus text), the status page at `/` and its
+ * report at `/api/v1/status`, all but `/health` behind an optional bearer
+ * token.
  *
  * The handler never throws: unknown paths get 404, other methods than GET
  * and HEAD get 405, a failing endpoint gets 500, and every response body is
@@ -11,6 +12,8 @@
  * @module
  */
 import { logger } from "../telemetry/log.ts";
+import { STATUS_API_PATH } from "./status.ts";
+import { STATUS_PAGE_HTML, statusPageHeaders } from "./status_page.ts";
 
 /** An endpoint's verdict: 200 when `ok`, else 503, with `body` as JSON. */
 export interface ProbeResult {
@@ -26,6 +29,8 @@ export interface OpsEndpoints {
   readiness(): ProbeResult;
   /** `/metrics`: the Prometheus text and its content type. */
   metrics(): Promise<{ text: string; contentType: string }>;
+  /** `/api/v1/status`: the report the status page draws. */
+  status(): Promise<unknown>;
 }
 
 /** Options of {@linkcode createOpsHandler}. */
@@ -63,6 +68,12 @@ export function createOpsHandler(
       const { text, contentType } = await endpoints.metrics();
       return new Response(text, { headers: { "content-type": contentType } });
     },
+    [STATUS_API_PATH]: async () => {
+      return new Response(JSON.stringify(await endpoints.status()), {
+        headers: { "content-type": JSON_TYPE, "cache-control": "no-store" },
+      });
+    },
+    "/": async () => new Response(STATUS_PAGE_HTML, { headers: await statusPageHeaders() }),
   };
   return async (request) => {
     const path = new URL(request.url).pathname;
@@ -70,7 +81,7 @@ export function createOpsHandler(
       // Everything but /health needs the token, unknown paths too: no probing without it.
       if (path !== "/health" && expected !== null) {
         const denied = await authenticate(request, await expected);
-        if (denied !== null) return denied;
+        if (denied !== null) return path === "/" ? await askForToken(denied) : denied;
       }
       const route = routes[path];
       if (route === undefined) return json(404, { error: `no endpoint at ${path}` });
@@ -104,6 +115,18 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 
 function withoutBody(response: Response): Response {
   return new Response(null, { status: response.status, headers: response.headers });
+}
+
+/**
+ * The status page in a 401: a browser cannot send a bearer token when it
+ * navigates, so the page (which holds no data) asks for the token and sends
+ * it from its script.
+ */
+async function askForToken(denied: Response): Promise<Response> {
+  await denied.body?.cancel();
+  const headers = new Headers(await statusPageHeaders());
+  headers.set("www-authenticate", denied.headers.get("www-authenticate")!);
+  return new Response(STATUS_PAGE_HTML, { status: 401, headers });
 }
 
 /** Null when the request carries the token, else the 401 response (RFC 6750). */

@@ -28,6 +28,9 @@ export function formatCommitTime(micros: bigint): string {
   return `${iso.slice(0, iso.indexOf("."))}.${fraction}Z`;
 }
 
+/** What {@linkcode eventText} reads of an event. */
+export type EventPosition = Pick<ChangeEvent, "lsn" | "commitLsn" | "xid" | "commitTimeMicros">;
+
 /** An event's positions, transaction id and commit time as text, shared by its value and headers. */
 export interface EventText {
   readonly lsn: string;
@@ -44,7 +47,7 @@ export interface EventText {
  * eventText(event); // { lsn: "0/16B3748", commitLsn: "0/16B3790", xid: "742", commitTs: "2023-…Z" }
  * ```
  */
-export function eventText(event: ChangeEvent): EventText {
+export function eventText(event: EventPosition): EventText {
   return {
     lsn: formatLsn(event.lsn),
     commitLsn: formatLsn(event.commitLsn),
@@ -64,8 +67,8 @@ export class EventTextFormatter {
   #xid = 0;
   #commitTimeMicros = 0n;
 
-  /** The text of `event`. */
-  format(event: ChangeEvent): EventText {
+  /** The text of `event` (a change, or anything with its positions). */
+  format(event: EventPosition): EventText {
     const shared = this.#shared;
     if (
       shared !== null && event.commitLsn === this.#commitLsn && event.xid === this.#xid &&
@@ -152,7 +155,8 @@ export function encodeValue(
  * One event inside a transaction message: what the default contract holds,
  * minus the fields every event of the transaction shares (source, xid,
  * commit_lsn, commit_ts: the envelope carries them once), plus the event's
- * `key` (the key columns as an object, or null).
+ * `key` (the key columns as an object, or null). With `policy`, the column
+ * rules apply to the key, the rows and `unchanged`.
  *
  * @example
  * ```ts ignore
@@ -161,19 +165,31 @@ export function encodeValue(
  * //   "before":null,"after":{"id":1,"status":"new"},"lsn":"0/16B3748"}'
  * ```
  */
-export function encodeTransactionEvent(event: ChangeEvent, keyColumns: readonly string[]): string {
+export function encodeTransactionEvent(
+  event: ChangeEvent,
+  keyColumns: readonly string[],
+  policy: RowPolicy | null = null,
+): string {
+  const key = keyOf(keyColumns, keyRow(event));
+  const unchanged = policy === null ? event.unchanged : policy.names(event.unchanged);
   const value: Record<string, unknown> = {
     op: event.op,
     schema: event.schema,
     table: event.table,
-    key: keyOf(keyColumns, keyRow(event)),
-    before: event.before,
-    after: event.after,
+    key: policy === null ? key : policy.row(key),
+    before: policy === null ? event.before : policy.row(event.before),
+    after: policy === null ? event.after : policy.row(event.after),
     lsn: formatLsn(event.lsn),
   };
-  if (event.unchanged.length > 0) value.unchanged = event.unchanged;
+  if (unchanged.length > 0) value.unchanged = unchanged;
   if (event.truncate) value.truncate = event.truncate;
   return JSON.stringify(value);
+}
+
+/** Column rules as encoding applies them (see `columns.ts`): rows and column names. */
+export interface RowPolicy {
+  row(row: Row | null): Row | null;
+  names(columns: readonly string[]): readonly string[];
 }
 
 /** The envelope fields of one part of a transaction message. */

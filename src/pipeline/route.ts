@@ -9,6 +9,7 @@ import type { ChangeOp } from "../model.ts";
 import type { TransactionSummary } from "../filter/mod.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
 import type { OutgoingMessage } from "./message.ts";
+import type { ColumnRule } from "../config/mod.ts";
 
 /** A filter as the router uses it (see src/filter). */
 export interface RouteFilter {
@@ -45,6 +46,8 @@ export interface RouteTarget {
   readonly maxMessageBytes?: number;
   /** The message value: pg2kafka's contract (the default) or Debezium's envelope. */
   readonly format?: "json" | "debezium";
+  /** Column rules applied before encoding (see columns.ts); none when absent. */
+  readonly columnRules?: readonly ColumnRule[];
 }
 
 /** What the router of one source works with. */
@@ -56,6 +59,8 @@ export interface RouteContext {
   readonly database?: string;
   /** Hands each message on: tracked, charged and sent by the pipeline session. */
   readonly hand: Hand;
+  /** The topic of schema-change messages; none are sent when absent. */
+  readonly schemaChangeTopic?: string;
 }
 
 /** Why a message goes to the dead-letter topic. */

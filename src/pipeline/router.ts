@@ -19,8 +19,25 @@ import { type DebeziumOrigin, encodeDebeziumValue } from "./debezium.ts";
 import { HEADER, type MessageOrigin } from "./message.ts";
 import type { DeliveryFailure, FilterInput, RouteContext, RouteTarget } from "./route.ts";
 import { TransactionSummaryBuilder, TransactionTarget } from "./transaction.ts";
+import { ColumnPolicy, type TablePolicy } from "./columns.ts";
+import {
+  encodeSchemaChange,
+  SCHEMA_CHANGE_OP,
+  type SchemaChange,
+  schemaChangeKey,
+} from "./schema_change.ts";
 
 const log = logger("router");
+
+/** What a message's origin is made of: a change's or a schema change's position and table. */
+type OriginFacts = Pick<ChangeEvent, "schema" | "table" | "lsn" | "xid" | "commitTimeMicros">;
+
+/** The `target` label under which schema-change messages are counted. */
+export const SCHEMA_CHANGE_TARGET = "schema_changes";
+
+/** The dead-letter error of an undecodable change whose table has column rules. */
+const UNDECODABLE_WITHHELD = "A value did not convert; its text is withheld because column " +
+  "rules cover the table (the message holds each value as PostgreSQL sent it, rules applied)";
 
 /** How the router reaches one target matching a table. */
 interface Route {
@@ -29,6 +46,14 @@ interface Route {
   readonly transaction: TransactionTarget | null;
   /** The target's `filtered` counter. */
   readonly filtered: { inc(): void };
+  /** The target's column rules, or null when it has none. */
+  readonly columns: ColumnPolicy | null;
+}
+
+/** A route as it applies to one table: with the column rules of that table. */
+interface TableRoute extends Route {
+  /** The column rules covering the table, or null when none does. */
+  readonly policy: TablePolicy | null;
 }
 
 /** Routes the changes of one source. */
@@ -39,23 +64,27 @@ export class Router {
   /** Set when a transaction target's `where` needs `tx.*`. */
   readonly #summary: TransactionSummaryBuilder | null;
   /** Routes matching each `schema.table`, computed once per table. */
-  readonly #byTable = new Map<string, readonly Route[]>();
+  readonly #byTable = new Map<string, readonly TableRoute[]>();
   /** Reused for every filter evaluation: filters run synchronously. */
   readonly #filterInput: FilterInput = { op: "", schema: "", table: "", old: null, new: null };
   readonly #debezium: DebeziumOrigin;
   /** Formats a transaction's commit LSN, xid and time once for all its messages. */
   readonly #text = new EventTextFormatter();
+  /** Counts every change routed, once whatever the targets make of it. */
+  readonly #read: { inc(): void };
 
   /** Creates the router of `context.source` over the targets that take its changes. */
   constructor(context: RouteContext, targets: readonly RouteTarget[]) {
     this.#context = context;
     this.#debezium = { name: context.source, db: context.database ?? "" };
+    this.#read = context.metrics.changesRead.labels(context.source);
     this.#routes = targets.map((target) => ({
       target,
       transaction: target.mode === "transaction"
         ? new TransactionTarget(target, context, context.hand)
         : null,
       filtered: context.metrics.changes.labels(context.source, target.name, "filtered"),
+      columns: ColumnPolicy.of(target.columnRules),
     }));
     this.#transactions = this.#routes.flatMap((route) => route.transaction ?? []);
     const needsSummary = this.#transactions.some((transaction) => transaction.holdsUntilCommit);
@@ -85,6 +114,7 @@ export class Router {
 
   /** Routes one change of transaction `tx`. */
   route(event: ChangeEvent, tx: TransactionHandle): void {
+    this.#read.inc();
     this.#summary?.add(event);
     for (const route of this.#routesFor(event.schema, event.table)) {
       const target = route.target;
@@ -93,7 +123,7 @@ export class Router {
         continue;
       }
       if (route.transaction !== null) {
-        route.transaction.add(event, tx);
+        route.transaction.add(event, tx, route.policy);
         continue;
       }
       const verdict = this.#filter(target, event);
@@ -101,7 +131,7 @@ export class Router {
         route.filtered.inc();
         continue;
       }
-      this.#emit(target, event, this.#origin(event, tx, target.name), verdict);
+      this.#emit(target, event, this.#origin(event, tx, target.name), verdict, route.policy);
     }
   }
 
@@ -123,18 +153,36 @@ export class Router {
    * need converted values) and the message has no key.
    */
   deadLetterUndecodable(event: ChangeEvent, error: string, tx: TransactionHandle): void {
-    for (const { target } of this.#routesFor(event.schema, event.table)) {
+    this.#read.inc();
+    for (const { target, policy } of this.#routesFor(event.schema, event.table)) {
       if (!target.ops.has(event.op)) continue;
       const origin = this.#origin(event, tx, target.name);
       const topic = target.topicFor(this.#context.source, event.schema, event.table, event.op);
       const text = this.#text.format(event);
-      const value = encodeValue(event, this.#context.source, text);
-      const headers = this.#headers(event, text, origin);
+      const shown = policy === null ? event : policy.apply(event);
+      const value = encodeValue(shown, this.#context.source, text);
+      const headers = this.#headers(event.op, text, origin);
       this.#context.hand({ topic, key: null, value, headers, origin }, {
         reason: "undecodable",
-        error,
+        // The error quotes the value that did not convert, which a rule may be hiding.
+        error: policy === null ? error : UNDECODABLE_WITHHELD,
       });
     }
+  }
+
+  /**
+   * Sends a schema change of a table some target takes to the schema-change
+   * topic, tracked in transaction `tx` like its row changes. Nothing is sent
+   * when the source has no schema-change topic or no target takes the table.
+   */
+  schemaChange(change: SchemaChange, tx: TransactionHandle): void {
+    const topic = this.#context.schemaChangeTopic;
+    if (topic === undefined || this.#routesFor(change.schema, change.table).length === 0) return;
+    const origin = this.#origin(change, tx, SCHEMA_CHANGE_TARGET);
+    const headers = this.#headers(SCHEMA_CHANGE_OP, this.#text.format(change), origin);
+    const key = schemaChangeKey(change);
+    const value = encodeSchemaChange(change, origin.source);
+    this.#context.hand({ topic, key, value, headers, origin }, null);
   }
 
   /** True to send, false when filtered out, or the error message when the filter failed. */
@@ -158,20 +206,24 @@ export class Router {
     event: ChangeEvent,
     origin: MessageOrigin,
     verdict: true | string,
+    policy: TablePolicy | null,
   ): void {
     const topic = target.topicFor(this.#context.source, event.schema, event.table, event.op);
     const keyColumns = target.keyColumns.length > 0 ? target.keyColumns : event.keyColumns;
     const text = this.#text.format(event);
-    const headers = this.#headers(event, text, origin);
+    const headers = this.#headers(event.op, text, origin);
     let key: string | null = null;
     let value: string | null;
     let failure: DeliveryFailure | null = null;
     if (typeof verdict === "string") failure = { reason: "filter_failed", error: verdict };
     try {
-      key = encodeKey(keyColumns, keyRow(event));
+      const shown = policy === null ? event : policy.apply(event);
+      key = policy === null
+        ? encodeKey(keyColumns, keyRow(event))
+        : policy.key(keyColumns, keyRow(event));
       value = target.format === "debezium"
-        ? encodeDebeziumValue(event, this.#debezium, Date.now())
-        : encodeValue(event, this.#context.source, text);
+        ? encodeDebeziumValue(shown, this.#debezium, Date.now())
+        : encodeValue(shown, this.#context.source, text);
     } catch (error) {
       failure = { reason: "unencodable", error: String(error) };
       value = null;
@@ -186,18 +238,18 @@ export class Router {
     }
   }
 
-  #headers(event: ChangeEvent, text: EventText, origin: MessageOrigin): Record<string, string> {
+  #headers(op: string, text: EventText, origin: MessageOrigin): Record<string, string> {
     return {
       [HEADER.lsn]: text.lsn,
       [HEADER.commitLsn]: text.commitLsn,
       [HEADER.xid]: text.xid,
       [HEADER.table]: origin.table,
-      [HEADER.op]: event.op,
+      [HEADER.op]: op,
       [HEADER.source]: origin.source,
     };
   }
 
-  #origin(event: ChangeEvent, tx: TransactionHandle, target: string): MessageOrigin {
+  #origin(event: OriginFacts, tx: TransactionHandle, target: string): MessageOrigin {
     return {
       source: this.#context.source,
       target,
@@ -209,11 +261,13 @@ export class Router {
     };
   }
 
-  #routesFor(schema: string, table: string): readonly Route[] {
+  #routesFor(schema: string, table: string): readonly TableRoute[] {
     const name = `${schema}.${table}`;
     let routes = this.#byTable.get(name);
     if (routes === undefined) {
-      routes = this.#routes.filter(({ target }) => target.matchesTable(schema, table));
+      routes = this.#routes
+        .filter(({ target }) => target.matchesTable(schema, table))
+        .map((route) => ({ ...route, policy: route.columns?.forTable(schema, table) ?? null }));
       this.#byTable.set(name, routes);
     }
     return routes;

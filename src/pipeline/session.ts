@@ -28,6 +28,7 @@ import type { InflightAccount } from "./inflight.ts";
 import { messageSize, type OutgoingMessage } from "./message.ts";
 import type { DeliveryFailure, RouteTarget } from "./route.ts";
 import { Router } from "./router.ts";
+import type { SchemaChange } from "./schema_change.ts";
 
 /** What a source's sessions share: where messages go and what they are charged to. */
 export interface PipelineContext {
@@ -37,6 +38,8 @@ export interface PipelineContext {
   readonly database?: string;
   /** The targets that take this source's changes. */
   readonly targets: readonly RouteTarget[];
+  /** The topic of schema-change messages; none are sent when absent. */
+  readonly schemaChangeTopic?: string;
   readonly sink: Sink<OutgoingMessage>;
   /** The source's in-flight account. */
   readonly account: InflightAccount;
@@ -96,6 +99,7 @@ export class PipelineSession {
       metrics: context.metrics,
       database: context.database,
       hand: (parts, failure) => this.#hand(parts, failure),
+      schemaChangeTopic: context.schemaChangeTopic,
     }, context.targets);
     context.metrics.flushLsn.labels(context.source).set(Number(initialLsn));
   }
@@ -159,6 +163,11 @@ export class PipelineSession {
   /** A change whose values do not convert: dead-lettered as raw text for every target. */
   undecodable(event: ChangeEvent, error: string, tx: TransactionHandle): void {
     this.#router.deadLetterUndecodable(event, error, tx);
+  }
+
+  /** A schema change in the open transaction `tx`: sent to the schema-change topic, if any. */
+  schemaChange(change: SchemaChange, tx: TransactionHandle): void {
+    this.#router.schemaChange(change, tx);
   }
 
   /** A relation's columns became known: warns once of filter columns it lacks. */

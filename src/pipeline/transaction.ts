@@ -45,6 +45,7 @@ import {
 } from "./encode.ts";
 import { approximateBytes, HEADER, type MessageOrigin, messageSize } from "./message.ts";
 import type { DeliveryFailure, FilterInput, Hand, RouteContext, RouteTarget } from "./route.ts";
+import { ColumnPolicy, type TablePolicy } from "./columns.ts";
 
 /** Header names a transaction message carries besides {@linkcode HEADER}'s. */
 export const TRANSACTION_HEADER = {
@@ -135,6 +136,7 @@ interface EncodedEvent {
   before: Row | null;
   after: Row | null;
   lsn: string;
+  unchanged?: readonly string[];
 }
 
 /** Where a part stands in its transaction. */
@@ -208,6 +210,8 @@ export class TransactionTarget {
   readonly #input: FilterInput = { op: "", schema: "", table: "", old: null, new: null };
   #parts: TransactionParts | null = null;
   #held: string[] = [];
+  /** The target's column rules, for events held until the commit. */
+  readonly #columns: ColumnPolicy | null;
 
   /**
    * @param target the target; its topic must not depend on the table or op
@@ -228,28 +232,36 @@ export class TransactionTarget {
     this.#key = JSON.stringify({ source: context.source });
     this.#capacity = (target.maxMessageBytes ?? Infinity) - this.#envelopeBytes();
     this.#filtered = context.metrics.changes.labels(context.source, target.name, "filtered");
+    this.#columns = this.holdsUntilCommit ? ColumnPolicy.of(target.columnRules) : null;
   }
 
-  /** Takes an event of the open transaction `tx` that matches the target's tables and ops. */
-  add(event: ChangeEvent, tx: TransactionHandle): void {
+  /**
+   * Takes an event of the open transaction `tx` that matches the target's
+   * tables and ops; `policy` is the target's column rules for its table.
+   * The `where` sees the event as the database sent it, the message the
+   * event with the rules applied.
+   */
+  add(event: ChangeEvent, tx: TransactionHandle, policy: TablePolicy | null = null): void {
     this.#parts ??= this.#newParts(tx, event);
     const keyColumns = this.#target.keyColumns.length > 0
       ? this.#target.keyColumns
       : event.keyColumns;
     const parts = this.#parts;
+    // Held events stay as the database sent them until the commit decides them.
+    const encodedPolicy = this.holdsUntilCommit ? null : policy;
     let json: string;
     try {
-      json = encodeTransactionEvent(event, keyColumns);
+      json = encodeTransactionEvent(event, keyColumns, encodedPolicy);
     } catch (error) {
       const failure = { reason: "unencodable", error: String(error) };
-      return this.#deadLetter(parts, event, null, safeKey(keyColumns, event), failure);
+      return this.#deadLetter(parts, event, null, safeKey(keyColumns, event, policy), failure);
     }
     if (this.holdsUntilCommit) {
       this.#held.push(json);
       return;
     }
     const verdict = this.#verdict(event.op, event.schema, event.table, event.before, event.after);
-    this.#take(parts, verdict, json, event, () => encodeKey(keyColumns, keyRow(event)));
+    this.#take(parts, verdict, json, event, () => safeKey(keyColumns, event, policy));
   }
 
   /**
@@ -282,9 +294,24 @@ export class TransactionTarget {
       const { op, schema, table, before, after } = event;
       const verdict = this.#verdict(op, schema, table, before, after, summary);
       const facts = { op, schema, table, lsn: parseLsn(event.lsn) };
-      const key = () => event.key === null ? null : JSON.stringify(event.key);
-      this.#take(parts, verdict, json, facts, key);
+      const shown = this.#applyRules(event);
+      const key = () => shown.key === null ? null : JSON.stringify(shown.key);
+      this.#take(parts, verdict, shown === event ? json : JSON.stringify(shown), facts, key);
     }
+  }
+
+  /** A held event with the target's column rules applied (itself when none cover its table). */
+  #applyRules(event: EncodedEvent): EncodedEvent {
+    const policy = this.#columns?.forTable(event.schema, event.table) ?? null;
+    if (policy === null) return event;
+    const shown: EncodedEvent = {
+      ...event,
+      key: policy.row(event.key),
+      before: policy.row(event.before),
+      after: policy.row(event.after),
+    };
+    if (event.unchanged !== undefined) shown.unchanged = policy.names(event.unchanged);
+    return shown;
   }
 
   /** Appends an event the filter kept, counts one it dropped, dead-letters one it failed on. */
@@ -411,10 +438,16 @@ export class TransactionTarget {
   }
 }
 
-/** The key of an event that could not be encoded, if the key itself can be. */
-function safeKey(keyColumns: readonly string[], event: ChangeEvent): string | null {
+/** The key of an event, or null when the key itself cannot be encoded. */
+function safeKey(
+  keyColumns: readonly string[],
+  event: ChangeEvent,
+  policy: TablePolicy | null,
+): string | null {
   try {
-    return encodeKey(keyColumns, keyRow(event));
+    return policy === null
+      ? encodeKey(keyColumns, keyRow(event))
+      : policy.key(keyColumns, keyRow(event));
   } catch {
     return null;
   }

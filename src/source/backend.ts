@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Sql } from "postgres";
 import type { Lsn } from "../lsn.ts";
 import {
   type ConnectionSettings,
@@ -17,6 +18,8 @@ import { loadPrimaryKeys, loadPublishedPrimaryKeys, type PrimaryKeys } from "./k
 import { preparePublication, type SlotSetup, type SlotState } from "./slot.ts";
 import { prepareSnapshotSlot, type SnapshotSettings } from "./snapshot.ts";
 import { type ReplicationStream, startReplication, type StreamHandler } from "./stream.ts";
+import { ddlTriggerState, installDdlTrigger } from "./ddl_trigger.ts";
+import { logger } from "../telemetry/log.ts";
 
 /** What a session needs from the database. */
 export interface SessionBackend {
@@ -45,7 +48,21 @@ export interface BackendSettings {
   messages: boolean;
   /** The initial snapshot; none when left out. */
   snapshot?: SnapshotSettings;
+  /** Schema-change messages; none when left out. */
+  schemaChanges?: SchemaChangeSettings;
 }
+
+/** How a source reports schema changes (see `src/pipeline/schema_change.ts`). */
+export interface SchemaChangeSettings {
+  /** From pg2kafka's event trigger, or from Relation messages. */
+  via: "relation" | "trigger";
+  /** The topic of schema-change messages. */
+  topic: string;
+  /** Install the event trigger when the session prepares (needs a superuser). */
+  installTrigger: boolean;
+}
+
+const log = logger("source");
 
 /** Opens the backend of one session; a new one for every session. */
 export type BackendFactory = (settings: BackendSettings) => SessionBackend;
@@ -66,6 +83,7 @@ export const postgresBackend: BackendFactory = (settings) => {
     prepare: () =>
       described((async () => {
         await preparePublication(sql, setup);
+        if (settings.schemaChanges?.via === "trigger") await prepareDdlTrigger(sql, settings);
         const mode = settings.snapshot?.mode ?? "never";
         return await prepareSnapshotSlot(sql, replication, setup, mode);
       })()),
@@ -77,7 +95,8 @@ export const postgresBackend: BackendFactory = (settings) => {
         slot: setup.slot,
         publication: setup.publication,
         startLsn,
-        messages: settings.messages,
+        // The trigger's schema changes travel as logical messages.
+        messages: settings.messages || settings.schemaChanges?.via === "trigger",
         handler,
       })),
     close: async () => {
@@ -86,3 +105,26 @@ export const postgresBackend: BackendFactory = (settings) => {
     },
   };
 };
+
+/**
+ * Installs the DDL event trigger when the config asks for it, else checks
+ * that it is there: a missing trigger is logged as an error (rows still
+ * flow; schema changes go unreported until it is installed).
+ */
+async function prepareDdlTrigger(sql: Sql, settings: BackendSettings): Promise<void> {
+  if (settings.schemaChanges?.installTrigger) {
+    await installDdlTrigger(sql);
+    log.info("Installed the DDL event triggers for schema-change messages", {
+      database: settings.connection.database,
+    });
+    return;
+  }
+  const { missing } = await ddlTriggerState(sql);
+  if (missing.length === 0) return;
+  log.error(
+    "Schema changes are to come from pg2kafka's event triggers, but {missing} are missing " +
+      "or disabled in {database}: schema changes go unreported until they are installed " +
+      "(install_trigger = true, or the SQL in docs/schema_changes.md)",
+    { missing: missing.join(", "), database: settings.connection.database },
+  );
+}

@@ -56,6 +56,8 @@ import { Heartbeat, type HeartbeatSettings } from "./heartbeat.ts";
 import { type BeforeStreaming, type SnapshotSettings, snapshotStep } from "./snapshot.ts";
 import type { ReplicationStream } from "./stream.ts";
 import type { ValueOptions } from "./values.ts";
+import { SchemaChangeTap } from "./schema_change_tap.ts";
+import type { SchemaChangeSettings } from "./backend.ts";
 
 /** Everything a source needs from its config. */
 export interface SourceSettings {
@@ -70,6 +72,8 @@ export interface SourceSettings {
   snapshot?: SnapshotSettings;
   /** Heartbeats (see heartbeat.ts); none when left out. */
   heartbeat?: HeartbeatSettings;
+  /** Schema-change messages (see schema_change_tap.ts); none when left out. */
+  schemaChanges?: SchemaChangeSettings;
 }
 
 /** Shared parts of the pipeline a source feeds. */
@@ -118,6 +122,7 @@ export class Source {
       source: settings.name,
       database: settings.connection.database,
       targets: deps.targets,
+      schemaChangeTopic: settings.schemaChanges?.topic,
       sink: deps.sink,
       account: deps.account,
       metrics: deps.metrics,
@@ -285,12 +290,15 @@ class Session {
   readonly #stopSignal = new AbortController();
   /** Set once the stream ended: late acks schedule no status update. */
   #ended = false;
+  readonly #schemaChanges: SchemaChangeTap | null;
 
   constructor(settings: SourceSettings, context: PipelineContext, backend: SessionBackend) {
     this.#settings = settings;
     this.#context = context;
     this.#backend = backend;
     this.#decoder = new ChangeDecoder(settings.values, (id) => this.#primaryKeys.get(id));
+    const via = settings.schemaChanges?.via;
+    this.#schemaChanges = via === undefined ? null : new SchemaChangeTap(via, this.#decoder);
   }
 
   /** Whether reading waits for Kafka to ack or to come back. */
@@ -389,12 +397,18 @@ class Session {
       return;
     }
     let events;
+    this.#schemaChanges?.before(message);
     try {
       events = this.#decoder.apply(message, walStart);
     } catch (error) {
       if (!(error instanceof ValueConversionError) || !isRowMessage(message)) throw error;
       this.#deadLetterUndecodable(message, walStart, error);
       return;
+    }
+    const schemaChange = this.#schemaChanges?.after(message, walStart) ?? null;
+    if (schemaChange !== null) {
+      this.pipeline!.schemaChange(schemaChange, this.#currentTx("Schema change"));
+      this.#applyBackpressure();
     }
     switch (message.tag) {
       case "begin":

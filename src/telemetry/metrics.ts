@@ -104,9 +104,15 @@ export class Metrics {
     labelNames: ["source", "target", "outcome"] as const,
     registers: [this.registry],
   });
+  readonly changesRead = new Counter({
+    name: "pg2kafka_changes_read_total",
+    help: "Changes read from the source (snapshot rows included), once whatever the targets do.",
+    labelNames: ["source"] as const,
+    registers: [this.registry],
+  });
   readonly transactions = new Counter({
     name: "pg2kafka_transactions_total",
-    help: "Committed transactions received from PostgreSQL.",
+    help: "Committed transactions received from PostgreSQL; an initial snapshot counts as one.",
     labelNames: ["source"] as const,
     registers: [this.registry],
   });

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/mod.ts";
-import { benchConfig, parseOverride } from "../../scripts/bench/config.ts";
+import {
+  BENCH_HASH_SECRET,
+  BENCH_HASH_SECRET_VARIABLE,
+  benchConfig,
+  parseOverride,
+} from "../../scripts/bench/config.ts";
 import type { StackEndpoints } from "../../scripts/bench/stack.ts";
 
 const STACK: StackEndpoints = {
@@ -69,4 +74,17 @@ Deno.test("parseOverride() refuses text without a table, a key or a value", () =
   for (const text of ["linger=0ms", "kafka.=1", "kafka.linger", "=1"]) {
     assert.throws(() => parseOverride(text), /table\.key=value/, text);
   }
+});
+
+Deno.test("benchConfig() with column rules gives the bench target hash, mask and truncate", () => {
+  const env = { ...ENV, [BENCH_HASH_SECRET_VARIABLE]: BENCH_HASH_SECRET };
+  const config = parseConfig(benchConfig(STACK, NAMES, [], true), { origin: "bench", env });
+  const rules = config.targets[0].columnRules;
+  assert.deepEqual(rules.map((rule) => [rule.columns, rule.action.kind]), [
+    [["status"], "hash"],
+    [["amount"], "mask"],
+    [["payload"], "truncate"],
+  ]);
+  const plain = parseConfig(benchConfig(STACK, NAMES), { origin: "bench", env: ENV });
+  assert.deepEqual(plain.targets[0].columnRules, []);
 });

@@ -8,7 +8,12 @@ import { schemaKeyPaths } from "../../src/config/schema_keys.ts";
 const EXAMPLE_PATH = fileURLToPath(new URL("../../config.example.toml", import.meta.url));
 const EXAMPLE_ENV = { PG2KAFKA_PG_PASSWORD: "demo-password" };
 /** The optional settings commented out in the example need these. */
-const OPTIONAL_ENV = { ...EXAMPLE_ENV, KAFKA_USER: "demo-user", KAFKA_PASSWORD: "demo-secret" };
+const OPTIONAL_ENV = {
+  ...EXAMPLE_ENV,
+  KAFKA_USER: "demo-user",
+  KAFKA_PASSWORD: "demo-secret",
+  PII_HASH_SECRET: "demo-hash-secret-0123456789",
+};
 
 /** A commented-out setting: `# key = value`, `# [table]` or `# [[array.of.tables]]`. */
 const COMMENTED_SETTING = /^# ((?:\[\[?[a-z_.]+\]\]?)|(?:[a-z_]+ = .*))$/;

@@ -52,6 +52,12 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     snapshotProgressIntervalMs: 10_000,
     heartbeatIntervalMs: 0,
     heartbeatTable: null,
+    schemaChanges: {
+      enabled: false,
+      via: "relation",
+      topic: "pg2kafka.default.schema_changes",
+      installTrigger: false,
+    },
   });
   assert.deepEqual(config.kafka, {
     brokers: ["127.0.0.1:9092"],
@@ -97,6 +103,7 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     filter: null,
     tombstones: false,
     maxMessageBytes: 1_048_576,
+    columnRules: [],
   });
 });
 

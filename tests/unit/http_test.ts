@@ -21,6 +21,7 @@ function endpoints(overrides: Partial<OpsEndpoints> = {}): OpsEndpoints {
     liveness: () => ({ ok: true, body: { alive: true, problems: [] } }),
     readiness: () => ({ ok: true, body: { ready: true } }),
     metrics: () => Promise.resolve({ text: "pg2kafka_up 1\n", contentType: "text/plain" }),
+    status: () => Promise.resolve({ apiVersion: 1 }),
     ...overrides,
   };
 }
