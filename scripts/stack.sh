@@ -326,12 +326,25 @@ kafka_fetch() {
   echo "$KAFKA_VERSION" >"$KAFKA_LIBS/.complete"
 }
 
-kafka_java() { # main class, args…
-  exec_java_args=(-Xms128m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true
-    -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -Dkafka.logs.dir="$KAFKA_DIR"
-    -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties"
-    -cp "$KAFKA_LIBS/*")
-  java "${exec_java_args[@]}" "$@"
+# The JVM options every Kafka process shares: logging into $KAFKA_DIR, the jars.
+KAFKA_JVM_COMMON=(-Djava.awt.headless=true
+  -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -Dkafka.logs.dir="$KAFKA_DIR"
+  -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties"
+  -cp "$KAFKA_LIBS/*")
+
+# A short-lived Kafka tool: the quick JIT tier and a small heap start it fastest.
+kafka_tool() { # main class, args…
+  java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC "${KAFKA_JVM_COMMON[@]}" "$@"
+}
+
+# A cluster id as Kafka writes one (16 random bytes, base64url without padding), made
+# without starting a JVM; never starting with "-", which the tool would take for an option.
+kafka_cluster_id() {
+  local id=""
+  until [[ -n "$id" && "$id" != -* ]]; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  done
+  echo "$id"
 }
 
 kafka_configure() {
@@ -399,15 +412,17 @@ kafka_start() {
   echo "$KAFKA_VERSION" >"$KAFKA_VERSION_FILE"
   if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
     say "formatting Kafka storage in $KAFKA_DIR/data"
-    kafka_java kafka.tools.StorageTool format --standalone -t "$(kafka_java kafka.tools.StorageTool random-uuid)" \
+    local cluster_id; cluster_id="$(kafka_cluster_id)"
+    # --standalone (a single-node controller quorum) exists from Kafka 3.9 on.
+    kafka_tool kafka.tools.StorageTool format --standalone -t "$cluster_id" \
       -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 ||
-      kafka_java kafka.tools.StorageTool format -t "$(kafka_java kafka.tools.StorageTool random-uuid)" \
+      kafka_tool kafka.tools.StorageTool format -t "$cluster_id" \
         -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 ||
       die "formatting Kafka storage failed, see $KAFKA_DIR/format.log"
   fi
   say "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (log: $KAFKA_LOG)"
-  kafka_java --version >/dev/null # fills exec_java_args
-  nohup java "${exec_java_args[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" >"$KAFKA_LOG" 2>&1 &
+  nohup java -Xms128m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC "${KAFKA_JVM_COMMON[@]}" \
+    kafka.Kafka "$KAFKA_DIR/server.properties" >"$KAFKA_LOG" 2>&1 &
   echo $! >"$KAFKA_PID"
   kafka_wait_ready
 }
@@ -458,7 +473,9 @@ print_versions() {
   local pg_source="$PG_BINARIES_ARTIFACT:$PG_VERSION"
   [[ -n "$PG_VERSION" ]] || pg_source="the machine's server in $(debian_pg_bin_dir)"
   echo "postgresql: $pg_version ($pg_source)"
-  echo "kafka: $kafka_version (org.apache.kafka:kafka_2.13:$KAFKA_VERSION)"
+  local kafka_release="$KAFKA_VERSION"
+  kafka_running && kafka_release="$kafka_version"
+  echo "kafka: $kafka_version (org.apache.kafka:kafka_2.13:$kafka_release)"
 }
 
 case "${1:-}" in
