@@ -124,7 +124,8 @@ Prints one line: "OK: …", "DEGRADED: …" or "FAILING: …".
 
 Exit codes: 0 healthy; 1 degraded: connector not ready or unreachable while its slots are
 active, a slot inactive or unreadable while the connector is ready, or lag over --max-lag;
-2 failing: a slot missing, losing WAL, retaining more than --max-retained-wal, or inactive
+2 failing: the connector stuck (messages in flight and none settled for [limits]
+stuck_after), a slot missing, losing WAL, retaining more than --max-retained-wal, or inactive
 (or unreadable) while the connector is not ready, or the check itself could not run (bad
 flags or config).
 `;

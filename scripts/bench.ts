@@ -29,6 +29,7 @@ import {
   runLive,
   runProfiled,
 } from "./bench/runs.ts";
+import { runSources } from "./bench/sources.ts";
 import { ensureStack } from "./bench/stack.ts";
 import { median, medianBy, ratio } from "./bench/stats.ts";
 
@@ -118,12 +119,16 @@ function aggregate(report: BenchReport, repetitions: readonly Repetition[]): voi
 
 async function runStackParts(report: BenchReport, context: RunContext): Promise<void> {
   const repetitions: Repetition[] = [];
-  const runsOnStack = context.options.only.some((part) => part !== "filter");
+  const runsOnStack = context.options.only.some((part) => part !== "filter" && part !== "sources");
   for (let n = 1; runsOnStack && n <= context.options.repeat; n++) {
     progress(`repetition ${n} of ${context.options.repeat}`);
     repetitions.push(await runRepetition(context));
   }
   if (repetitions.length > 0) aggregate(report, repetitions);
+  // Once, not per repetition: it creates a database per source.
+  if (context.options.only.includes("sources")) {
+    report.sources = await runSources(context, progress);
+  }
   if (context.options.profile !== null) {
     const written = await runProfiled(context, progress);
     await Deno.copyFile(written, context.options.profile);

@@ -1,9 +1,15 @@
 /**
  * Measures the connector's memory through one huge transaction (project
- * issue 3, DESIGN invariant 4): a single `INSERT … SELECT generate_series`
- * of N rows (1,000,000 by default) on the local stack, streamed to Kafka in
- * change mode, with the connector's peak resident memory (`VmHWM` of
+ * issues 3 and 21, DESIGN invariant 4): a single `INSERT … SELECT
+ * generate_series` of N rows (1,000,000 by default) on the local stack,
+ * streamed to Kafka, with the connector's peak resident memory (`VmHWM` of
  * /proc/PID/status) sampled before and after.
+ *
+ * `--target change` (the default) sends one message per row; `--target
+ * held` uses a transaction target whose `where` reads `tx.size`, so the
+ * transaction is held until its commit: in memory up to
+ * `--transaction-buffer` (pg2kafka's default 16MiB when left out), spilled
+ * to a file beyond.
  *
  * The transaction is done when the slot's confirmed flush LSN passes its
  * commit: every message was acked by Kafka.
@@ -11,7 +17,8 @@
  *   export PG2KAFKA_STACK_DIR=… PG2KAFKA_PG_PORT=… PG2KAFKA_KAFKA_PORT=… \
  *     PG2KAFKA_KAFKA_CONTROLLER_PORT=…
  *   bash scripts/stack.sh up && eval "$(bash scripts/stack.sh env)"
- *   bash scripts/deno.sh run --allow-all scripts/bench_huge_tx.ts [--rows 1000000]
+ *   bash scripts/deno.sh run --allow-all scripts/bench_huge_tx.ts [--rows 1000000] \
+ *     [--target change|held] [--transaction-buffer 16MiB]
  *
  * @module
  */
@@ -41,9 +48,14 @@ const { values: args } = parseArgs({
   options: {
     rows: { type: "string", default: String(DEFAULT_ROWS) },
     "max-inflight-messages": { type: "string" },
+    target: { type: "string", default: "change" },
+    "transaction-buffer": { type: "string" },
   },
 });
 const rows = Number(args.rows);
+if (args.target !== "change" && args.target !== "held") {
+  throw new Error(`--target must be change or held, got "${args.target}"`);
+}
 
 const sql = testSql();
 const table = uniqueName("huge_tx");
@@ -51,20 +63,32 @@ const slot = `${table}_slot`;
 const publication = `${table}_pub`;
 const topic = `bench.${table}`;
 await sql.unsafe(`CREATE TABLE ${table} (id int PRIMARY KEY, note text, amount numeric)`);
-const limits = args["max-inflight-messages"]
-  ? `[limits]\nmax_inflight_messages = ${args["max-inflight-messages"]}`
-  : "";
+const limitLines = [
+  args["max-inflight-messages"] && `max_inflight_messages = ${args["max-inflight-messages"]}`,
+  args["transaction-buffer"] && `transaction_buffer_bytes = "${args["transaction-buffer"]}"`,
+].filter(Boolean);
+const limits = limitLines.length > 0 ? `[limits]\n${limitLines.join("\n")}` : "";
+const targets = args.target === "change"
+  ? `
+[[targets]]
+name = "rows"
+tables = ["public.${table}"]
+topic = "bench.{table}"
+`
+  : `
+[[targets]]
+name = "held"
+tables = ["public.${table}"]
+mode = "transaction"
+topic = "${topic}"
+where = "tx.size > 1"
+`;
 const connector = ConnectorProcess.start(connectorConfig({
   slot,
   publication,
   tables: [`public.${table}`],
   extra: limits,
-  targets: `
-[[targets]]
-name = "rows"
-tables = ["public.${table}"]
-topic = "bench.{table}"
-`,
+  targets,
 }));
 
 let peak = 0;
@@ -99,6 +123,8 @@ try {
   console.log(JSON.stringify(
     {
       rows,
+      target: args.target,
+      transaction_buffer: args["transaction-buffer"] ?? "default",
       insert_seconds: Number(((committed - started) / MS_PER_SECOND).toFixed(1)),
       delivery_seconds: Number(seconds.toFixed(1)),
       rows_per_second: Math.round(rows / seconds),

@@ -69,6 +69,10 @@ PG_TLS_DIR="$PG_DIR/tls"
 PG_CA_FILE="$PG_TLS_DIR/ca.crt"
 PG_TLS_DAYS=3650
 PG_TLS_MARKER="# pg2kafka local stack: TLS"
+PG_SIZING_MARKER="# pg2kafka local stack: sizing"
+# Slots and walsenders for the many-sources benchmark (100 sources) and the tests beside it.
+PG_MAX_WAL_SENDERS=130
+PG_MAX_CONNECTIONS=300
 
 KAFKA_VERSION_POM="$REPO_ROOT/scripts/kafka/pom.xml"
 KAFKA_DEFAULT_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_VERSION_POM")"
@@ -166,14 +170,11 @@ listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = '$PG_SOCKET_DIR'
 wal_level = logical
-max_wal_senders = 20
-max_replication_slots = 20
 wal_sender_timeout = 60s
 fsync = off
 synchronous_commit = off
 full_page_writes = off
 shared_buffers = 256MB
-max_connections = 200
 log_min_messages = warning
 CONF
   # Replication connections need their own pg_hba line; TCP stays password-protected.
@@ -213,10 +214,25 @@ CONF
   if pg_running; then say "enabling TLS on the running PostgreSQL"; pg_ctl_ reload >/dev/null; fi
 }
 
+# Room for the many-sources benchmark: 100 sources, one slot and walsender
+# each, beside the tests' own. Clusters made with the old sizes get these
+# lines too; they take effect at the next start (`scripts/stack.sh pg-restart`).
+pg_sizing() {
+  grep -qxF "$PG_SIZING_MARKER" "$PG_DATA/postgresql.conf" && return
+  cat >>"$PG_DATA/postgresql.conf" <<CONF
+$PG_SIZING_MARKER
+max_wal_senders = $PG_MAX_WAL_SENDERS
+max_replication_slots = $PG_MAX_WAL_SENDERS
+max_connections = $PG_MAX_CONNECTIONS
+CONF
+  if pg_running; then say "raised slot and connection limits: run pg-restart to apply them"; fi
+}
+
 pg_start() {
   [[ -z "$PG_VERSION" ]] || pg_fetch
   pg_init
   pg_tls
+  pg_sizing
   if pg_running; then return; fi
   say "starting PostgreSQL on 127.0.0.1:$PG_PORT (log: $PG_LOG)"
   pg_ctl_ -l "$PG_LOG" -w -t 60 start >/dev/null || die "PostgreSQL did not start, see $PG_LOG"

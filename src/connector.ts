@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { Config, SourceConfig, TargetConfig } from "./config/mod.ts";
+import type { Config, LimitsConfig, SourceConfig, TargetConfig } from "./config/mod.ts";
 import { secretsOf } from "./config/mod.ts";
-import { createKafka, KafkaSink } from "./kafka/mod.ts";
+import { createKafka, KafkaSink, proveEncoder } from "./kafka/mod.ts";
 import { formatLsn } from "./lsn.ts";
 import { createOpsHandler, type OpsEndpoints, type OpsServer, serveOps } from "./ops/http.ts";
 import { KafkaProbe } from "./ops/kafka_probe.ts";
@@ -30,8 +30,13 @@ import {
   type StatusReport,
 } from "./ops/status.ts";
 import { VERSION } from "./version.ts";
-import { type InflightAccount, InflightBudget, type OutgoingMessage } from "./pipeline/mod.ts";
-import { connectionOf, Source, type SourceSettings } from "./source/mod.ts";
+import {
+  type InflightAccount,
+  InflightBudget,
+  type OutgoingMessage,
+  removeLeftovers,
+} from "./pipeline/mod.ts";
+import { connectionOf, ServerConnections, Source, type SourceSettings } from "./source/mod.ts";
 
 const log = logger("app");
 
@@ -45,6 +50,8 @@ export class Connector {
   readonly #accounts = new Map<string, InflightAccount>();
   readonly #kafkaProbe: KafkaProbe;
   readonly #slotMonitor: SlotMonitor;
+  /** The ordinary-query pools the sources share, one per server and credentials. */
+  readonly #connections: ServerConnections;
   readonly #secrets: readonly string[];
   #http: OpsServer | null = null;
   #runs: Promise<void>[] = [];
@@ -84,8 +91,12 @@ export class Connector {
       maxBytes: limits.maxInflightBytes,
     });
     for (const { name } of config.sources) this.#accounts.set(name, this.#budget.account(name));
+    this.#connections = new ServerConnections({
+      maxConnections: limits.maxQueryConnections,
+      idleTimeoutMs: limits.queryIdleTimeoutMs,
+    });
     this.sources = config.sources.map((source) =>
-      new Source(sourceSettings(source), {
+      new Source(sourceSettings(source, this.#connections, limits), {
         sink: this.sink,
         account: this.#accounts.get(source.name)!,
         metrics: this.metrics,
@@ -131,6 +142,9 @@ export class Connector {
     this.#rateSampler = setInterval(() => this.#sampleRates(), RATE_INTERVAL_MS);
     this.#kafkaProbe.start();
     this.#slotMonitor.start();
+    await this.#removeSpillLeftovers();
+    const { encoder } = await proveEncoder();
+    this.metrics.setEncoder(encoder);
     await this.sink.start();
     this.#runs = this.sources.map((source) => this.#run(source));
     log.info("Connector started with {sources} source(s) and {targets} target(s)", {
@@ -153,10 +167,39 @@ export class Connector {
     await Promise.all(this.#runs);
     clearInterval(this.#gauges);
     clearInterval(this.#rateSampler);
-    await this.sink.stop();
-    await Promise.all([this.#kafkaProbe.stop(), this.#slotMonitor.stop()]);
-    await this.#http?.shutdown();
+    // The grace period is spent: what remains is closing connections, which a
+    // dead broker must not stretch (a probe or a produce may wait for its timeout).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const closed = await Promise.race([
+      Promise.all([
+        this.sink.stop(),
+        this.#kafkaProbe.stop(),
+        this.#slotMonitor.stop(),
+        this.#connections.close(),
+        this.#http?.shutdown(),
+      ]).then(() => true),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS)),
+    ]);
+    clearTimeout(timer);
+    if (!closed) {
+      log.warn("Connections still closing after {ms} ms; exiting", { ms: CLOSE_WAIT_MS });
+    }
     return drained.every(Boolean);
+  }
+
+  /** Removes the spill files a crashed run left (see pipeline/spill.ts). */
+  async #removeSpillLeftovers(): Promise<void> {
+    const dir = this.#config.limits.spillDir;
+    for (const { name } of this.#config.sources) {
+      const removed = await removeLeftovers(dir, name);
+      if (removed > 0) {
+        log.info("Removed {removed} spill file(s) a previous run of source {source} left", {
+          source: name,
+          removed,
+          dir,
+        });
+      }
+    }
   }
 
   /** What `/ready` reports: whether changes flow, and which check fails for which source. */
@@ -355,6 +398,8 @@ export class Connector {
 }
 
 const GAUGE_INTERVAL_MS = 1000;
+/** How long closing the connections may take once the sources stopped. */
+const CLOSE_WAIT_MS = 2000;
 /** /health fails when the periodic task has not run for this long: its timers stopped. */
 const TICK_STALE_AFTER_MS = 15 * GAUGE_INTERVAL_MS;
 const KAFKA_PROBE_INTERVAL_MS = 5000;
@@ -368,10 +413,17 @@ function targetReads(target: TargetConfig, source: string): boolean {
   return target.sources.length === 0 || target.sources.includes(source);
 }
 
-function sourceSettings(source: SourceConfig): SourceSettings {
+function sourceSettings(
+  source: SourceConfig,
+  connections: ServerConnections,
+  limits: LimitsConfig,
+): SourceSettings {
+  const connection = connectionOf(source);
   return {
     name: source.name,
-    connection: connectionOf(source),
+    connection,
+    queries: connections.queries(connection),
+    spill: { limitBytes: limits.transactionBufferBytes, dir: limits.spillDir },
     setup: {
       slot: source.slot,
       createSlot: source.createSlot,
@@ -383,7 +435,7 @@ function sourceSettings(source: SourceConfig): SourceSettings {
     },
     statusIntervalMs: source.statusIntervalMs,
     messages: source.messages,
-    values: { bigNumbers: source.bigNumbers },
+    values: { bigNumbers: source.bigNumbers, jsonValues: source.jsonValues },
     reconnect: source.reconnect,
     snapshot: {
       mode: source.snapshot,

@@ -21,6 +21,31 @@ export const CHANGE_OPS: readonly ChangeOp[] = [
 /** A row image: column name to converted value. */
 export type Row = Record<string, unknown>;
 
+/**
+ * A column of the table a change belongs to, as the server announced it: what
+ * an encoder that converts values on its own (Debezium's format) needs.
+ */
+export interface EventColumn {
+  /** Column name. */
+  readonly name: string;
+  /**
+   * OID of the type the values convert as: the column's type, or for a domain
+   * over a built-in type, that built-in type.
+   */
+  readonly valueTypeOid: number;
+  /** Type modifier (length, precision and scale), -1 when none. */
+  readonly typeModifier: number;
+  /** Whether the column belongs to the replica identity. */
+  readonly isKey: boolean;
+}
+
+/**
+ * A row as PostgreSQL sent it: a value's text, `null` for SQL NULL,
+ * `undefined` for an unchanged TOASTed value it left out, bytes when the
+ * plugin sent binary values.
+ */
+export type RawTuple = readonly (string | Uint8Array | null | undefined)[];
+
 /** One committed row change (or truncate) with its source position. */
 export interface ChangeEvent {
   /** What happened. */
@@ -52,6 +77,15 @@ export interface ChangeEvent {
   xid: number;
   /** Commit time in microseconds since the Unix epoch. */
   commitTimeMicros: bigint;
+  /**
+   * The table's columns, one array per announced relation (encoders may cache
+   * by its identity). Set on row changes; absent on truncates.
+   */
+  columns?: readonly EventColumn[];
+  /** The old row as sent, or `null` when there was none. Set with `columns`. */
+  beforeTuple?: RawTuple | null;
+  /** The new row as sent, or `null` for deletes. Set with `columns`. */
+  afterTuple?: RawTuple | null;
   /** For truncates: the tables truncated together and the options. */
   truncate?: { cascade: boolean; restartIdentity: boolean };
 }

@@ -1,7 +1,8 @@
 /**
  * The fields of pg2kafka's message value the bench reads back: the commit
  * time (`commit_ts`, for latency) and the commit position (`commit_lsn`, to
- * check the slot confirmed the last transaction).
+ * check the slot confirmed the last transaction); in the debezium format
+ * (`--set targets.format='"debezium"'`), `source.ts_us` and `source.lsn`.
  *
  * @module
  */
@@ -41,14 +42,30 @@ function fields(value: string | null): Record<string, unknown> {
  * @throws {RangeError} when the value has no valid `commit_ts`.
  */
 export function commitTimeOf(value: string | null): number {
-  return commitTimeMs(String(fields(value).commit_ts));
+  const parsed = fields(value);
+  const source = debeziumSource(parsed);
+  if (source !== null) return Number(source.ts_us) / MICROS_PER_MS;
+  return commitTimeMs(String(parsed.commit_ts));
+}
+
+const MICROS_PER_MS = 1_000;
+
+/** The `source` block of a Debezium value (with or without the schema block), or null. */
+function debeziumSource(value: Record<string, unknown>): Record<string, unknown> | null {
+  const payload = (value.payload ?? value) as Record<string, unknown>;
+  const source = payload.source;
+  return typeof source === "object" && source !== null ? source as Record<string, unknown> : null;
 }
 
 /**
- * The commit LSN of a message value.
+ * The commit LSN of a message value; for a Debezium value, its event's LSN.
  *
  * @throws {RangeError} when the value has no valid `commit_lsn`.
  */
 export function commitLsnOf(value: string | null): Lsn {
-  return parseLsn(String(fields(value).commit_lsn));
+  const parsed = fields(value);
+  const source = debeziumSource(parsed);
+  // Debezium's value has no commit LSN: its event LSN is at or before the commit.
+  if (source !== null) return BigInt(Number(source.lsn));
+  return parseLsn(String(parsed.commit_lsn));
 }

@@ -16,7 +16,11 @@ export const BENCH_PARTS = [
   "live",
   "latency",
   "huge",
+  "sources",
 ] as const;
+
+/** Parts left out unless `--only` names them: they take long or need a roomy stack. */
+const HEAVY_PARTS: readonly BenchPart[] = ["huge", "sources"];
 
 /** One part of the benchmark. */
 export type BenchPart = typeof BENCH_PARTS[number];
@@ -46,6 +50,8 @@ export interface BenchOptions {
   readonly warmup: number;
   /** Rows of the single transaction of the `huge` part. */
   readonly hugeRows: number;
+  /** Source counts of the `sources` part, one database each, one run per count. */
+  readonly sources: readonly number[];
   /** How many times each run on the stack repeats; the report gives the median run. */
   readonly repeat: number;
   /** The parts to run. */
@@ -74,8 +80,9 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   duration: 20,
   warmup: 2,
   hugeRows: 1_000_000,
+  sources: [1, 20, 100],
   repeat: 3,
-  only: BENCH_PARTS.filter((part) => part !== "huge"),
+  only: BENCH_PARTS.filter((part) => !HEAVY_PARTS.includes(part)),
   json: null,
   profile: null,
   entry: new URL("../../main.ts", import.meta.url).pathname,
@@ -98,9 +105,11 @@ PG2KAFKA_* stack variables of the environment) and prints a table and JSON.
   --duration S      seconds the latency run offers its rate (default ${DEFAULT_OPTIONS.duration})
   --warmup S        first seconds of the latency run left out of its percentiles (default ${DEFAULT_OPTIONS.warmup})
   --huge-rows N     rows of the one-transaction run "huge" (default ${DEFAULT_OPTIONS.hugeRows})
+  --sources N,M     source counts of the many-sources run "sources", one database each
+                    (default ${DEFAULT_OPTIONS.sources.join(",")})
   --repeat N        runs of each part on the stack; the median run is reported (default ${DEFAULT_OPTIONS.repeat})
   --only A,B        parts to run, of ${BENCH_PARTS.join(",")}
-                    (default: all but huge)
+                    (default: all but huge and sources)
   --json FILE       also write the JSON report to FILE
   --profile FILE    also profile a backlog run of the connector (V8 CPU profile to FILE)
   --entry FILE      the connector's entry module (default main.ts), to compare a change
@@ -131,6 +140,7 @@ const FLAGS = {
   duration: { type: "string" },
   warmup: { type: "string" },
   "huge-rows": { type: "string" },
+  sources: { type: "string" },
   repeat: { type: "string" },
   only: { type: "string" },
   json: { type: "string" },
@@ -167,6 +177,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     duration: positiveInteger("--duration", values.duration, d.duration),
     warmup: nonNegativeInteger("--warmup", values.warmup, d.warmup),
     hugeRows: positiveInteger("--huge-rows", values["huge-rows"], d.hugeRows),
+    sources: values.sources === undefined ? d.sources : parseCounts("--sources", values.sources),
     repeat: positiveInteger("--repeat", values.repeat, d.repeat),
     only: values.only === undefined ? d.only : parseParts(values.only),
     json: values.json ?? null,
@@ -218,6 +229,16 @@ export function parseParts(text: string): BenchPart[] {
     );
   }
   return BENCH_PARTS.filter((part) => named.includes(part));
+}
+
+/**
+ * Parses a comma-separated list of positive whole numbers, e.g. `--sources 1,20,100`.
+ *
+ * @throws {BenchUsageError} when the list is empty or holds anything else.
+ */
+export function parseCounts(flag: string, text: string): number[] {
+  const parts = text.split(",").map((part) => part.trim());
+  return parts.map((part) => positiveInteger(flag, part, 0));
 }
 
 function override(text: string): ConfigOverride {

@@ -9,6 +9,7 @@ import type { BenchOptions } from "./options.ts";
 import type { ProfileSummary } from "./profile.ts";
 import type { ProcessUsage } from "./proc.ts";
 import type { BacklogRun, LatencyRun, LiveRun, RecvlogicalBaseline } from "./runs.ts";
+import type { SourcesRun } from "./sources.ts";
 import { ratio } from "./stats.ts";
 
 const BYTES_PER_MIB = 1_048_576;
@@ -55,6 +56,8 @@ export interface BenchReport {
   live?: LiveRun;
   latency?: LatencyRun;
   huge?: BacklogRun;
+  /** The many-sources runs, one per source count. */
+  sources?: readonly SourcesRun[];
   profile?: ProfileSummary & { readonly file: string };
   /** Connector backlog rate divided by pg_recvlogical's on the same WAL. */
   backlogToRecvlogical?: number | null;
@@ -236,8 +239,42 @@ export function renderReport(report: BenchReport): string {
       report.filter.map((r) => [r.name, formatCount(r.evaluationsPerSecond)]),
     ));
   }
+  if (report.sources) sections.push(sourcesSection(report.sources));
   if (report.profile) sections.push(profileSection(report.profile));
   return sections.join("\n\n");
+}
+
+/**
+ * The many-sources runs: start-up, memory and the connections held on the
+ * server by purpose (the columns are the purposes any run saw).
+ */
+export function sourcesSection(runs: readonly SourcesRun[]): string {
+  const purposes = [...new Set(runs.flatMap((run) => Object.keys(run.held)))].sort();
+  const rows = runs.map((run) => {
+    const held = purposes.map((purpose) => formatCount(run.held[purpose] ?? 0));
+    const total = Object.values(run.held).reduce((sum, count) => sum + count, 0);
+    return [
+      formatCount(run.sources),
+      formatSeconds(run.startToStreamingMs),
+      run.peakRssBytes === null ? "–" : (run.peakRssBytes / BYTES_PER_MIB).toFixed(0),
+      run.cpuSeconds === null ? "–" : run.cpuSeconds.toFixed(1),
+      ...held,
+      formatCount(total),
+      formatCount(run.peakConnections),
+      formatCount(run.deliveryMs),
+    ];
+  });
+  return "Many sources, one database each (connections held once all stream, by purpose):\n\n" +
+    markdownTable([
+      "sources",
+      "s to all streaming",
+      "peak RSS MiB",
+      "CPU s",
+      ...purposes.map((purpose) => `${purpose} conns`),
+      "conns held",
+      "most conns at start",
+      "ms: 1 change/db delivered",
+    ], rows);
 }
 
 function repetitionSection(repetitions: readonly RepetitionSummary[]): string {

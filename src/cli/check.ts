@@ -22,23 +22,21 @@
 import { ConfigError, loadConfig, secretsOf } from "../config/mod.ts";
 import type { Config, SourceConfig } from "../config/mod.ts";
 import { redact } from "../telemetry/log.ts";
+import type { CheckLine, CheckStatus } from "./check_line.ts";
 import { gatherKafkaFacts, judgeKafka, planTopics } from "./check_kafka.ts";
-import { gatherPostgresFacts, judgePostgres } from "./check_postgres.ts";
+import { connectionOf, planConnections } from "../source/mod.ts";
+import {
+  gatherPostgresFacts,
+  judgeConnections,
+  judgePostgres,
+  type PostgresFacts,
+} from "./check_postgres.ts";
 import { gatherSchemaFacts, judgeSchema } from "./check_schema.ts";
 
 /** Exit codes of `pg2kafka check`. */
 export const CHECK_EXIT = { ok: 0, invalid: 2, unreachable: 3, unusable: 4 } as const;
 
-/** The outcome of one check: `unreachable` when the system did not answer at all. */
-export type CheckStatus = "ok" | "warn" | "skip" | "fail" | "unreachable";
-
-/** One check's result, printed as one line. */
-export interface CheckLine {
-  readonly status: CheckStatus;
-  /** What was checked: `config`, `postgres <source>`, `kafka`. */
-  readonly subject: string;
-  readonly text: string;
-}
+export type { CheckLine, CheckStatus } from "./check_line.ts";
 
 /** Options of {@linkcode runCheck}. */
 export interface CheckOptions {
@@ -102,13 +100,30 @@ export async function runCheck(path: string, options: CheckOptions): Promise<num
     lines.push(line);
     print(redact(formatCheckLine(line), secrets));
   };
-  for (const source of config.sources) (await checkSource(source, config)).forEach(report);
+  /** The facts of one reachable source per server (`host:port`). */
+  const servers = new Map<string, PostgresFacts>();
+  for (const source of config.sources) {
+    const facts = await gatherPostgresFacts(source);
+    (await checkSource(source, config, facts)).forEach(report);
+    if (!("status" in facts)) servers.set(`${source.host}:${source.port}`, facts);
+  }
+  const plans = planConnections(
+    config.sources.map(connectionOf),
+    config.limits.maxQueryConnections,
+  );
+  for (const plan of plans) {
+    const facts = servers.get(plan.server);
+    if (facts !== undefined) report(judgeConnections(plan, facts));
+  }
   (await checkKafka(config)).forEach(report);
   return checkExitCode(lines);
 }
 
-async function checkSource(source: SourceConfig, config: Config): Promise<CheckLine[]> {
-  const facts = await gatherPostgresFacts(source);
+async function checkSource(
+  source: SourceConfig,
+  config: Config,
+  facts: Awaited<ReturnType<typeof gatherPostgresFacts>>,
+): Promise<CheckLine[]> {
   if (!("status" in facts)) {
     return [...judgePostgres(source, facts), ...await checkSchema(source, config)];
   }

@@ -11,7 +11,7 @@ import { type Admin, ConfigResourceTypes } from "kafkajs";
 import type { Config } from "../config/mod.ts";
 import { createKafka } from "../kafka/client.ts";
 import { isValidTopic } from "../kafka/topics.ts";
-import type { CheckLine } from "./check.ts";
+import type { CheckLine } from "./check_line.ts";
 
 /** The topics the config can write. */
 export interface TopicPlan {

@@ -14,7 +14,8 @@
 import type { Sql } from "postgres";
 import type { SourceConfig, TableName } from "../config/mod.ts";
 import { connectionOf, openQueryConnection, openReplicationConnection } from "../source/connect.ts";
-import type { CheckLine } from "./check.ts";
+import type { ServerConnectionPlan } from "../source/connections.ts";
+import type { CheckLine } from "./check_line.ts";
 
 /** How a table's old rows are identified (`pg_class.relreplident`). */
 export type ReplicaIdentity = "default" | "nothing" | "full" | "index";
@@ -51,6 +52,12 @@ export interface PostgresFacts {
   /** CREATE on the database: needed to create a publication. */
   readonly canCreateInDatabase: boolean;
   readonly replicationSlots: { readonly max: number; readonly used: number };
+  /** `max_connections`, `max_wal_senders`, and client connections open now (this one too). */
+  readonly connections: {
+    readonly max: number;
+    readonly maxWalSenders: number;
+    readonly used: number;
+  };
   /** Why a replication connection failed, or null when it worked. */
   readonly replicationError: string | null;
   readonly slot: SlotFacts | null;
@@ -88,7 +95,7 @@ export async function gatherPostgresFacts(
   source: SourceConfig,
 ): Promise<PostgresFacts | PostgresUnavailable> {
   const settings = connectionOf(source);
-  const sql = openQueryConnection(settings);
+  const sql = openQueryConnection(settings, "check");
   try {
     const server = await serverFacts(sql).catch((error) => unavailable(error));
     if ("status" in server) return server;
@@ -126,13 +133,20 @@ async function serverFacts(sql: Sql) {
     can_create: boolean;
     max_slots: number;
     used_slots: number;
+    max_connections: number;
+    max_wal_senders: number;
+    used_connections: number;
   }[]>`
     SELECT current_setting('server_version') AS version,
            current_setting('wal_level') AS wal_level,
            r.rolname AS name, r.rolreplication AS replication, r.rolsuper AS superuser,
            has_database_privilege(current_database(), 'CREATE') AS can_create,
            current_setting('max_replication_slots')::int AS max_slots,
-           (SELECT count(*)::int FROM pg_replication_slots) AS used_slots
+           (SELECT count(*)::int FROM pg_replication_slots) AS used_slots,
+           current_setting('max_connections')::int AS max_connections,
+           current_setting('max_wal_senders')::int AS max_wal_senders,
+           (SELECT count(*)::int FROM pg_stat_activity
+            WHERE backend_type IN ('client backend', 'walsender')) AS used_connections
     FROM pg_roles r WHERE r.rolname = current_user`;
   return {
     // "15.8 (Debian 15.8-1)": the version without the packager's suffix.
@@ -141,6 +155,11 @@ async function serverFacts(sql: Sql) {
     role: { name: row.name, replication: row.replication, superuser: row.superuser },
     canCreateInDatabase: row.can_create,
     replicationSlots: { max: row.max_slots, used: row.used_slots },
+    connections: {
+      max: row.max_connections,
+      maxWalSenders: row.max_wal_senders,
+      used: row.used_connections,
+    },
   };
 }
 
@@ -247,6 +266,34 @@ export function judgePostgres(source: SourceConfig, facts: PostgresFacts): Check
 }
 
 type Line = (status: CheckLine["status"], text: string) => CheckLine;
+
+/**
+ * The verdict on what the config's sources hold on one server (`plan`), from
+ * the facts of one of them: a failure when the server's limits cannot fit it.
+ *
+ * @example
+ * ```ts ignore
+ * judgeConnections({ server: "db:5432", replication: 20, monitor: 1, query: 2, total: 23 }, facts);
+ * // { status: "ok", subject: "postgres db:5432", text: "the config holds up to 23 connection(s): …" }
+ * ```
+ */
+export function judgeConnections(plan: ServerConnectionPlan, facts: PostgresFacts): CheckLine {
+  const { max, maxWalSenders, used } = facts.connections;
+  const held = `the config holds up to ${plan.total} connection(s): ` +
+    `${plan.replication} replication (one per source), ${plan.monitor} slot monitoring, ` +
+    `up to ${plan.query} for queries (max_query_connections per user)`;
+  const limits = `max_connections ${max} (${used} in use now), max_wal_senders ${maxWalSenders}`;
+  const line = (status: CheckLine["status"], text: string) => ({
+    status,
+    subject: `postgres ${plan.server}`,
+    text,
+  });
+  if (plan.replication > maxWalSenders) {
+    return line("fail", `${held}; max_wal_senders ${maxWalSenders} is too low for them`);
+  }
+  if (plan.total > max) return line("fail", `${held}; max_connections ${max} is too low for them`);
+  return line("ok", `${held}; ${limits}`);
+}
 
 function judgeWalLevel(facts: PostgresFacts, line: Line): CheckLine {
   if (facts.walLevel === "logical") return line("ok", "wal_level is logical");

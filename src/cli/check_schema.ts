@@ -15,7 +15,7 @@ import { connectionOf } from "../source/connect.ts";
 import { compileColumnMatcher, type SourceConfig, type TargetConfig } from "../config/mod.ts";
 import { openQueryConnection } from "../source/connect.ts";
 import { type DdlTriggerState, ddlTriggerState } from "../source/ddl_trigger.ts";
-import type { CheckLine } from "./check.ts";
+import type { CheckLine } from "./check_line.ts";
 
 /** A table's columns and the columns its messages are keyed by. */
 export interface TableColumns {

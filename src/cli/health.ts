@@ -272,7 +272,7 @@ function parseReadiness(text: string): ReadinessReport | null {
 /** Reads one source's slot, never throwing. */
 export async function checkSlot(source: SourceConfig): Promise<SlotCheck> {
   const base = { source: source.name, slot: source.slot };
-  const sql = openQueryConnection(connectionOf(source));
+  const sql = openQueryConnection(connectionOf(source), "check");
   try {
     const state = await querySlot(sql, source.slot);
     if (state === null) {

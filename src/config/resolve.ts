@@ -5,9 +5,14 @@
  *
  * @module
  */
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { CompiledFilter } from "../filter/mod.ts";
+import { CHANGE_OPS, type ChangeOp } from "../model.ts";
+import type { DebeziumOptions } from "../pipeline/debezium.ts";
 import { resolveConfigPath } from "./checks.ts";
 import {
+  debeziumSchema,
   DEFAULT_CHANGE_TOPIC,
   DEFAULT_TRANSACTION_TOPIC,
   NO_HEARTBEAT_TABLE,
@@ -49,6 +54,10 @@ export function resolveConfig(
     limits: {
       maxInflightMessages: validated.limits.max_inflight_messages,
       maxInflightBytes: validated.limits.max_inflight_bytes,
+      maxQueryConnections: validated.limits.max_query_connections,
+      queryIdleTimeoutMs: validated.limits.query_idle_timeout,
+      transactionBufferBytes: validated.limits.transaction_buffer_bytes,
+      spillDir: resolveSpillDir(validated.limits.spill_dir, baseDir),
       stuckAfterMs: validated.limits.stuck_after,
     },
     targets,
@@ -86,6 +95,7 @@ function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
     statusIntervalMs: source.status_interval,
     messages: source.messages,
     bigNumbers: source.big_numbers,
+    jsonValues: source.json_values,
     connectTimeoutMs: source.connect_timeout,
     reconnect: resolveBackoff(source.reconnect),
     snapshot: source.snapshot,
@@ -143,17 +153,37 @@ function resolveTarget(
     sources: target.sources.length === 0 ? allSources : [...new Set(target.sources)],
     tables: target.tables,
     matchesTable: compileTableMatcher(target.tables),
-    ops: new Set(target.ops),
+    ops: new Set(target.ops ?? defaultOps(target.format)),
     topic,
     topicFor: compileTopicTemplate(topic),
     keyColumns: target.key_columns,
     format: target.format,
+    debezium: resolveDebezium(target.debezium),
     mode: target.mode,
     where: target.where.trim() === "" ? null : target.where,
     filter,
-    tombstones: target.tombstones,
+    tombstones: target.tombstones ?? target.format === "debezium",
     maxMessageBytes: target.max_message_bytes ?? defaultMaxMessageBytes,
     columnRules: target.column_rules.map(resolveColumnRule),
+  };
+}
+
+/** Every operation; Debezium skips truncates unless asked (its `skipped.operations=t`). */
+function defaultOps(format: ValidatedTarget["format"]): readonly ChangeOp[] {
+  return format === "debezium" ? CHANGE_OPS.filter((op) => op !== "truncate") : CHANGE_OPS;
+}
+
+/** The target's Debezium settings; Debezium's defaults without a `[targets.debezium]` table. */
+function resolveDebezium(given: ValidatedTarget["debezium"]): DebeziumOptions {
+  const debezium = given ?? debeziumSchema.parse({});
+  return {
+    decimalHandlingMode: debezium.decimal_handling_mode,
+    timePrecisionMode: debezium.time_precision_mode,
+    binaryHandlingMode: debezium.binary_handling_mode,
+    intervalHandlingMode: debezium.interval_handling_mode,
+    moneyFractionDigits: debezium.money_fraction_digits,
+    unavailableValuePlaceholder: debezium.unavailable_value_placeholder,
+    schemas: debezium.schemas,
   };
 }
 
@@ -172,4 +202,12 @@ function optionalPath(baseDir: string, path: string): string | null {
 
 function emptyToNull(text: string): string | null {
   return text === "" ? null : text;
+}
+
+/** The folder spill files go to when `spill_dir` is empty, under the system's temporary folder. */
+export const DEFAULT_SPILL_SUBDIR = "pg2kafka-spill";
+
+/** `spill_dir`, or `pg2kafka-spill` in the system's temporary folder when empty. */
+function resolveSpillDir(spillDir: string, baseDir: string): string {
+  return optionalPath(baseDir, spillDir) ?? join(tmpdir(), DEFAULT_SPILL_SUBDIR);
 }

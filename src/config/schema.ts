@@ -115,6 +115,7 @@ const sourceFields = {
   status_interval: duration().prefault("10s"),
   messages: z.boolean().prefault(false),
   big_numbers: z.enum(["string", "number"]).prefault("string"),
+  json_values: z.enum(["parsed", "text"]).prefault("parsed"),
   connect_timeout: duration().prefault("10s"),
   reconnect: backoff("1s", "1m"),
   snapshot: z.enum(["initial", "never", "when_needed"]).prefault("initial"),
@@ -214,12 +215,22 @@ export const kafkaSchema = z.strictObject({
 const DEFAULT_BATCHES_IN_FLIGHT = 5;
 const DEFAULT_MAX_INFLIGHT_MESSAGES = DEFAULT_BATCHES_IN_FLIGHT * DEFAULT_BATCH_MAX_MESSAGES;
 
+/** Ordinary connections per server and credentials, beside one per source (replication). */
+const DEFAULT_MAX_QUERY_CONNECTIONS = 2;
+
 /** The `[limits]` table. */
 export const limitsSchema = z.strictObject({
   max_inflight_messages: integer(1).prefault(DEFAULT_MAX_INFLIGHT_MESSAGES),
   max_inflight_bytes: size().prefault("64MiB"),
+  max_query_connections: integer(1).prefault(DEFAULT_MAX_QUERY_CONNECTIONS),
+  query_idle_timeout: duration().prefault("30s"),
+  transaction_buffer_bytes: size().prefault("16MiB"),
+  spill_dir: z.string().prefault(""),
   stuck_after: duration().prefault("5m"),
 }).prefault({});
+
+/** Java's BigDecimal scale bound, far beyond any currency's minor units. */
+const MAX_MONEY_FRACTION_DIGITS = 2_147_483_647;
 
 /** The topic of a change-mode target that names none. */
 export const DEFAULT_CHANGE_TOPIC = "pg2kafka.{schema}.{table}";
@@ -231,22 +242,46 @@ const tablePattern = tableLeaf(
   readTablePattern,
 );
 
+/**
+ * The `[targets.debezium]` table: Debezium's value settings under Debezium's
+ * names in TOML spelling (`decimal.handling.mode` is `decimal_handling_mode`),
+ * for `format = "debezium"`; `schemas` is `JsonConverter`'s `schemas.enable`.
+ */
+export const debeziumSchema = z.strictObject({
+  decimal_handling_mode: z.enum(["precise", "double", "string"]).prefault("precise"),
+  time_precision_mode: z.enum(["adaptive", "adaptive_time_microseconds", "connect"])
+    .prefault("adaptive"),
+  binary_handling_mode: z.enum(["bytes", "base64", "base64-url-safe", "hex"]).prefault("bytes"),
+  interval_handling_mode: z.enum(["numeric", "string"]).prefault("numeric"),
+  money_fraction_digits: integer(0, MAX_MONEY_FRACTION_DIGITS).prefault(2),
+  unavailable_value_placeholder: z.string().prefault("__debezium_unavailable_value"),
+  schemas: z.boolean().prefault(false),
+});
+
 /** One `[[targets]]` entry. */
 export const targetSchema = z.strictObject({
   name: name(),
   sources: z.array(z.string()).prefault([]),
   tables: z.array(tablePattern).min(1),
-  ops: z.array(z.enum(CHANGE_OPS as [ChangeOp, ...ChangeOp[]])).min(1).prefault([...CHANGE_OPS]),
+  // Optional: the default depends on the format (Debezium skips truncates unless asked).
+  ops: z.array(z.enum(CHANGE_OPS as [ChangeOp, ...ChangeOp[]])).min(1).optional(),
   // Optional: the default depends on the mode (see DEFAULT_CHANGE_TOPIC).
   topic: topicTemplate().optional(),
   key_columns: z.array(nonEmptyString()).prefault([]),
   format: z.enum(["json", "debezium"]).prefault("json"),
   mode: z.enum(["change", "transaction"]).prefault("change"),
   where: z.string().prefault(""),
-  tombstones: z.boolean().prefault(false),
+  // Optional: the default depends on the format (Debezium's tombstones.on.delete is true).
+  tombstones: z.boolean().optional(),
   max_message_bytes: optionalSize().prefault(""),
+  debezium: debeziumSchema.optional(),
   column_rules: z.array(columnRuleSchema).prefault([]),
 }).superRefine((target, context) => {
+  if (target.debezium !== undefined && target.format !== "debezium") {
+    const message = `expected no [targets.debezium] table because format is ` +
+      `"${target.format}" (its settings apply to format = "debezium" only)`;
+    context.issues.push(refinementIssue(["debezium"], message));
+  }
   if (target.mode !== "transaction") return;
   if (target.format === "debezium") {
     const message = `expected "change" because format is "debezium" (Debezium envelopes ` +
@@ -265,7 +300,7 @@ export const targetSchema = z.strictObject({
       `"transaction" (one message holds changes of many tables), found ${perChange[0]}`;
     context.issues.push(refinementIssue(["topic"], message));
   }
-}, whenValid("mode", "format", "tombstones", "topic"));
+}, whenValid("mode", "format", "tombstones", "topic", "debezium"));
 
 const DEFAULT_HTTP_LISTEN = "127.0.0.1:9187";
 

@@ -7,6 +7,7 @@
  */
 import type { CompiledFilter } from "../filter/mod.ts";
 import type { ChangeOp } from "../model.ts";
+import type { DebeziumOptions } from "../pipeline/debezium.ts";
 import type { TableName } from "./tables.ts";
 import type { TopicRenderer } from "./topics.ts";
 
@@ -57,6 +58,8 @@ export interface SourceConfig {
   messages: boolean;
   /** How int8 and numeric values are emitted. */
   bigNumbers: "string" | "number";
+  /** How json and jsonb values are emitted: parsed, or as their JSON text. */
+  jsonValues: "parsed" | "text";
   /** Connection timeout, in milliseconds. */
   connectTimeoutMs: number;
   /** Backoff between reconnection attempts. */
@@ -139,6 +142,14 @@ export interface KafkaConfig {
 export interface LimitsConfig {
   maxInflightMessages: number;
   maxInflightBytes: number;
+  /** Ordinary connections open at once per server and credentials (checks, lookups, heartbeats). */
+  maxQueryConnections: number;
+  /** An ordinary connection unused this long closes, in milliseconds. */
+  queryIdleTimeoutMs: number;
+  /** Bytes of a held transaction (transaction targets using `tx.*`) kept in memory before spilling. */
+  transactionBufferBytes: number;
+  /** Folder of the spill files (absolute). */
+  spillDir: string;
   /**
    * How long messages may wait in flight with none settled before the
    * connector counts as stuck (/health fails), in milliseconds.
@@ -189,6 +200,8 @@ export interface TargetConfig {
   /** Columns used as the message key instead of the replica identity (empty: identity). */
   keyColumns: readonly string[];
   format: "json" | "debezium";
+  /** Debezium's value settings (Debezium's defaults unless `[targets.debezium]` sets them). */
+  debezium: DebeziumOptions;
   /** One message per change, or one per transaction. */
   mode: "change" | "transaction";
   /** The filter expression as written, or `null`. */

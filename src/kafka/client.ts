@@ -15,7 +15,8 @@ import {
 import type { KafkaConfig } from "../config/mod.ts";
 import { logger } from "../telemetry/log.ts";
 import { VERSION } from "../version.ts";
-import { installEncoderPatch } from "./kafkajs_encoder.ts";
+import { installEncoderPatch, isEncoderPatched } from "./kafkajs_encoder.ts";
+import { type PatchProof, provePatches } from "./kafkajs_proof.ts";
 import { installRecordPatch } from "./kafkajs_record.ts";
 import { installCrc32cPatch } from "./crc32c.ts";
 
@@ -77,6 +78,29 @@ function installFasterEncoder(): void {
     log.warn("Kept kafkajs's own record encoding: {error}", { error: String(error) });
   }
   encoderInstalled = true;
+}
+
+let proof: Promise<PatchProof> | null = null;
+
+/**
+ * Installs the faster encoder if not yet done, then proves once per process
+ * which encoder serves kafkajs's produce requests (see kafkajs_proof.ts) and
+ * logs it: `pg2kafka` when every patch is active, else `kafkajs` and which
+ * patch is not.
+ */
+export function proveEncoder(): Promise<PatchProof> {
+  installFasterEncoder();
+  proof ??= provePatches(isEncoderPatched).then((result) => {
+    if (result.encoder === "pg2kafka") {
+      log.info("kafkajs produce requests use pg2kafka's encoder (record, CRC-32C): proven active");
+    } else {
+      log.warn("kafkajs's own encoder serves produce requests; not active: {inactive}", {
+        inactive: result.inactive.join(", "),
+      });
+    }
+    return result;
+  });
+  return proof;
 }
 
 /**

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { replaceProduceModule } from "./kafkajs_modules.ts";
+import { PATCH_USE, replaceProduceModule } from "./kafkajs_modules.ts";
 
 /** The reflected Castagnoli polynomial. */
 const POLYNOMIAL = 0x82f63b78;
@@ -50,6 +50,7 @@ function buildTable(): Int32Array {
  * ```
  */
 export function crc32c(bytes: Uint8Array): number {
+  PATCH_USE.checksums++;
   const t = TABLE;
   let crc = -1;
   let i = 0;

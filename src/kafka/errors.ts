@@ -73,6 +73,17 @@ export function classifyError(error: unknown): KafkaErrorKind {
   return "transient";
 }
 
+/**
+ * Whether a produce request timed out: the broker may have written it, and
+ * kafkajs keeps the connection, which may be dead without a reset.
+ */
+export function isTimeout(error: unknown): boolean {
+  for (const record of nested(error)) {
+    if (record.name === "KafkaJSRequestTimeoutError") return true;
+  }
+  return false;
+}
+
 /** Whether a kafkajs error says the message was too large for the broker. */
 export function isTooLarge(error: unknown): boolean {
   for (const record of nested(error)) {

@@ -74,6 +74,11 @@ function writeVarLong(this: EncoderInstance, value: unknown): EncoderInstance {
 
 const REPLACEMENTS = { ensureAvailable, writeBufferInternal, writeUVarInt, writeVarLong };
 
+/** Whether `prototype` (kafkajs's Encoder's) carries the in-place methods. */
+export function isEncoderPatched(prototype: Record<string, unknown>): boolean {
+  return PATCHED.every((name) => prototype[name] === REPLACEMENTS[name]);
+}
+
 /**
  * Replaces kafkajs's slow Encoder methods with in-place writes producing the
  * same bytes; returns a function that restores the originals.

@@ -9,8 +9,21 @@
  */
 import { createRequire } from "node:module";
 
-/** The modules that take the record batch modules when they load. */
-const PRODUCE_REQUEST_MODULE = /kafkajs[/\\]src[/\\]protocol[/\\]requests[/\\]produce[/\\]/;
+/**
+ * The modules that take the record batch modules when they load: the
+ * versioned produce requests (`produce/index.js`, which kafkajs loads at once,
+ * requires them only when a request is built). Deno's npm cache puts the
+ * version between package and path (`…/kafkajs/2.2.4/src/protocol/…`),
+ * node_modules does not; the guard matched neither before.
+ */
+const PRODUCE_REQUEST_MODULE =
+  /kafkajs[/\\](?:[0-9][^/\\]*[/\\])?src[/\\]protocol[/\\]requests[/\\]produce[/\\]v[0-9]+[/\\]/;
+
+/**
+ * How often the replacements served kafkajs: the start-up proof encodes one
+ * produce request through kafkajs's own modules and checks that these moved.
+ */
+export const PATCH_USE = { records: 0, checksums: 0 };
 
 /**
  * Makes `specifier` (a kafkajs module, e.g.

@@ -16,7 +16,7 @@
 // @ts-types="./kafkajs_internals.d.ts"
 import Encoder from "kafkajs/src/protocol/encoder.js";
 import { Buffer } from "node:buffer";
-import { replaceProduceModule } from "./kafkajs_modules.ts";
+import { PATCH_USE, replaceProduceModule } from "./kafkajs_modules.ts";
 
 /** A key, value or header value as kafkajs takes it: a Buffer, text, or none. */
 type RecordBytes = Buffer | string | null | undefined;
@@ -122,6 +122,7 @@ function writeVarLong(encoder: Encoder, value: number): void {
  * ```
  */
 export function encodeRecord(fields: RecordFields): Encoder {
+  PATCH_USE.records++;
   const { offsetDelta = 0, timestampDelta = 0, headers = {} } = fields;
   const key = asWritten(fields.key);
   const value = asWritten(fields.value);

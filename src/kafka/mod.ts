@@ -9,7 +9,8 @@
  *
  * @module
  */
-export { createKafka } from "./client.ts";
+export { createKafka, proveEncoder } from "./client.ts";
+export type { EncoderName, PatchProof } from "./kafkajs_proof.ts";
 export { DEAD_LETTER_HEADER, DeadLetterError, KafkaSink } from "./sink.ts";
 export type { SinkOptions } from "./sink.ts";
 export type { CircuitState } from "./circuit_breaker.ts";

@@ -41,7 +41,13 @@ import {
   UnsupportedBrokerError,
 } from "./api_versions.ts";
 import { CircuitBreaker, type CircuitState } from "./circuit_breaker.ts";
-import { classifyError, describeError, isTooLarge, type KafkaErrorKind } from "./errors.ts";
+import {
+  classifyError,
+  describeError,
+  isTimeout,
+  isTooLarge,
+  type KafkaErrorKind,
+} from "./errors.ts";
 import { createPartitioner } from "./partitioner.ts";
 import { isValidTopic } from "./topics.ts";
 
@@ -84,9 +90,16 @@ const log = logger("kafka");
  */
 const KAFKAJS_RETRY = { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 };
 const GZIP = 1; // kafkajs CompressionTypes.GZIP
+/**
+ * Produce requests that may time out in a row before the sink drops its
+ * connections: kafkajs keeps a connection whose requests time out, and one
+ * that died without a reset (a half-open TCP connection) would fail every
+ * request forever.
+ */
+const TIMEOUTS_BEFORE_RECONNECT = 2;
 const MS_PER_SECOND = 1000;
 /** How long {@linkcode KafkaSink.stop} waits for the request in flight before disconnecting. */
-const STOP_WAIT_MS = 5000;
+const STOP_WAIT_MS = 1000;
 
 /** Why a message goes to the dead-letter topic, and whether its value still travels with it. */
 interface DeadLetter {
@@ -133,8 +146,10 @@ export class KafkaSink<M extends SinkMessage = SinkMessage> implements Sink<M> {
   #failure: Error | null = null;
   #healthListeners: ((health: SinkHealth) => void)[] = [];
   #failureListeners: ((error: Error) => void)[] = [];
-  /** Producer identities used so far: 1 plus each renewal after a sequence error. */
+  /** Producer identities used so far: 1 plus each renewal. */
   #producerGeneration = 1;
+  /** Produce requests timed out in a row. */
+  #timeouts = 0;
 
   /** Creates the sink; call {@linkcode start} before sending. */
   constructor(kafka: Kafka, options: SinkOptions, metrics: Metrics) {
@@ -357,9 +372,14 @@ export class KafkaSink<M extends SinkMessage = SinkMessage> implements Sink<M> {
           return;
         }
         case "fenced":
-          await this.#renewProducer(error, batch.length);
+          await this.#renewProducer("Kafka refused the producer's sequence", error, batch.length);
           break;
         case "transient":
+          this.#timeouts = isTimeout(error) ? this.#timeouts + 1 : 0;
+          if (this.#timeouts >= TIMEOUTS_BEFORE_RECONNECT) {
+            this.#timeouts = 0;
+            await this.#renewProducer("Produce requests keep timing out", error, batch.length);
+          }
           await this.#retryLater(kind, error, batch);
       }
     }
@@ -380,6 +400,7 @@ export class KafkaSink<M extends SinkMessage = SinkMessage> implements Sink<M> {
       this.#metrics.produceLatency.observe((performance.now() - started) / MS_PER_SECOND);
       this.#breaker.recordSuccess();
       this.#backoff.reset();
+      this.#timeouts = 0;
       return null;
     } catch (error) {
       return error instanceof Error ? error : new Error(String(error));
@@ -387,17 +408,19 @@ export class KafkaSink<M extends SinkMessage = SinkMessage> implements Sink<M> {
   }
 
   /**
-   * The broker refused this producer's sequence numbers or identity: sending
-   * the same batch again under it would fail forever. A new producer gets a
-   * new identity whose sequences start over; the unacknowledged batch is then
-   * sent again (what the broker already wrote of it is duplicated, not lost).
+   * Replaces the producer: new connections and a new identity whose sequences
+   * start over. Used when the broker refused this producer's sequence numbers
+   * or identity (sending the same batch again under it would fail forever),
+   * and when requests keep timing out (the connection may be dead without a
+   * reset). The unacknowledged batch is then sent again: what the broker
+   * already wrote of it is duplicated, not lost.
    */
-  async #renewProducer(error: Error, count: number): Promise<void> {
+  async #renewProducer(why: string, error: Error, count: number): Promise<void> {
     this.#producerGeneration++;
     log.warn(
-      "Kafka refused the producer's sequence ({error}); resending {count} unacknowledged " +
-        "message(s) with a new producer identity (generation {generation})",
-      { error: describeError(error), count, generation: this.#producerGeneration },
+      "{why} ({error}); resending {count} unacknowledged message(s) with a new producer " +
+        "(generation {generation})",
+      { why, error: describeError(error), count, generation: this.#producerGeneration },
     );
     const old = this.#producer;
     await old.disconnect().catch(() => {});

@@ -31,10 +31,12 @@ interface ColumnPlan {
   readonly name: string | null;
   /** The value transform, or null to keep the value. */
   readonly transform: Transform | null;
+  /** Whether the value becomes a string whatever its type (mask, hash). */
+  readonly replaced: boolean;
 }
 
 /** A column no rule matches. */
-const KEEP_PLAN: ColumnPlan = Object.freeze({ name: null, transform: null });
+const KEEP_PLAN: ColumnPlan = Object.freeze({ name: null, transform: null, replaced: false });
 const PROTOTYPE_KEY = "__proto__";
 const NO_COLUMNS: readonly string[] = Object.freeze([]);
 
@@ -247,6 +249,16 @@ export class TablePolicy {
     return shown.length === 0 ? NO_COLUMNS : shown;
   }
 
+  /**
+   * How messages show `column`: its name there (null when dropped), and
+   * whether its value is replaced by a string (mask, hash), which changes its
+   * type in a schema.
+   */
+  shown(column: string): { readonly name: string | null; readonly replaced: boolean } {
+    const plan = this.#plan(column);
+    return plan === KEEP_PLAN ? { name: column, replaced: false } : plan;
+  }
+
   /** Whether some rule changes or drops `column`. */
   covers(column: string): boolean {
     return this.#plan(column) !== KEEP_PLAN;
@@ -259,6 +271,7 @@ export class TablePolicy {
       plan = rule === undefined ? KEEP_PLAN : {
         name: rule.drop ? null : rule.rename ?? column,
         transform: rule.transform,
+        replaced: rule.source.action.kind === "mask" || rule.source.action.kind === "hash",
       };
       this.#plans.set(column, plan);
     }

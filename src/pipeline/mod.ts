@@ -24,5 +24,7 @@ export type {
 } from "./route.ts";
 export { Router } from "./router.ts";
 export { TRANSACTION_HEADER } from "./transaction.ts";
+export { removeLeftovers } from "./spill.ts";
+export type { SpillSettings } from "./spill.ts";
 export { FLUSH_COALESCE_MS, PipelineSession } from "./session.ts";
 export type { PipelineContext, SessionHooks } from "./session.ts";

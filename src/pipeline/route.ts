@@ -8,6 +8,8 @@
 import type { ChangeOp } from "../model.ts";
 import type { TransactionSummary } from "../filter/mod.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
+import type { DebeziumOptions } from "./debezium.ts";
+import type { SpillSettings } from "./spill.ts";
 import type { OutgoingMessage } from "./message.ts";
 import type { ColumnRule } from "../config/mod.ts";
 
@@ -46,6 +48,8 @@ export interface RouteTarget {
   readonly maxMessageBytes?: number;
   /** The message value: pg2kafka's contract (the default) or Debezium's envelope. */
   readonly format?: "json" | "debezium";
+  /** Debezium's value settings, for `format = "debezium"` (Debezium's defaults when absent). */
+  readonly debezium?: DebeziumOptions;
   /** Column rules applied before encoding (see columns.ts); none when absent. */
   readonly columnRules?: readonly ColumnRule[];
 }
@@ -59,6 +63,14 @@ export interface RouteContext {
   readonly database?: string;
   /** Hands each message on: tracked, charged and sent by the pipeline session. */
   readonly hand: Hand;
+  /** Where transaction targets spill held transactions; never, when left out. */
+  readonly spill?: SpillSettings;
+  /**
+   * Resolves once the in-flight budget has room again, or returns null when
+   * it has room now: the replay of a spilled transaction waits on it between
+   * chunks. Without it, a replay never waits.
+   */
+  readonly whenRoom?: () => Promise<void> | null;
   /** The topic of schema-change messages; none are sent when absent. */
   readonly schemaChangeTopic?: string;
 }

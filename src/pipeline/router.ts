@@ -15,7 +15,7 @@ import type { ChangeEvent } from "../model.ts";
 import { logger } from "../telemetry/log.ts";
 import type { TransactionHandle } from "./checkpoint.ts";
 import { encodeKey, encodeValue, type EventText, EventTextFormatter, keyRow } from "./encode.ts";
-import { type DebeziumOrigin, encodeDebeziumValue } from "./debezium.ts";
+import { DebeziumEncoder, DEFAULT_DEBEZIUM_OPTIONS } from "./debezium.ts";
 import { HEADER, type MessageOrigin } from "./message.ts";
 import type { DeliveryFailure, FilterInput, RouteContext, RouteTarget } from "./route.ts";
 import { TransactionSummaryBuilder, TransactionTarget } from "./transaction.ts";
@@ -48,6 +48,8 @@ interface Route {
   readonly filtered: { inc(): void };
   /** The target's column rules, or null when it has none. */
   readonly columns: ColumnPolicy | null;
+  /** The target's Debezium encoder, or null for the default format. */
+  readonly debezium: DebeziumEncoder | null;
 }
 
 /** A route as it applies to one table: with the column rules of that table. */
@@ -67,7 +69,8 @@ export class Router {
   readonly #byTable = new Map<string, readonly TableRoute[]>();
   /** Reused for every filter evaluation: filters run synchronously. */
   readonly #filterInput: FilterInput = { op: "", schema: "", table: "", old: null, new: null };
-  readonly #debezium: DebeziumOrigin;
+  /** The transaction committed last: its end LSN starts Debezium's `source.sequence`. */
+  #lastCommitted: TransactionHandle | null = null;
   /** Formats a transaction's commit LSN, xid and time once for all its messages. */
   readonly #text = new EventTextFormatter();
   /** Counts every change routed, once whatever the targets make of it. */
@@ -76,7 +79,7 @@ export class Router {
   /** Creates the router of `context.source` over the targets that take its changes. */
   constructor(context: RouteContext, targets: readonly RouteTarget[]) {
     this.#context = context;
-    this.#debezium = { name: context.source, db: context.database ?? "" };
+    const origin = { name: context.source, db: context.database ?? "" };
     this.#read = context.metrics.changesRead.labels(context.source);
     this.#routes = targets.map((target) => ({
       target,
@@ -85,6 +88,9 @@ export class Router {
         : null,
       filtered: context.metrics.changes.labels(context.source, target.name, "filtered"),
       columns: ColumnPolicy.of(target.columnRules),
+      debezium: target.format === "debezium"
+        ? new DebeziumEncoder(target.debezium ?? DEFAULT_DEBEZIUM_OPTIONS, origin)
+        : null,
     }));
     this.#transactions = this.#routes.flatMap((route) => route.transaction ?? []);
     const needsSummary = this.#transactions.some((transaction) => transaction.holdsUntilCommit);
@@ -131,7 +137,7 @@ export class Router {
         route.filtered.inc();
         continue;
       }
-      this.#emit(target, event, this.#origin(event, tx, target.name), verdict, route.policy);
+      this.#emit(route, event, this.#origin(event, tx, target.name), verdict);
     }
   }
 
@@ -139,10 +145,28 @@ export class Router {
    * Ends transaction `tx` at its Commit: transaction-mode targets send their
    * final parts. Call it before `Checkpoint.commit`, which forbids tracking
    * more messages of `tx`.
+   *
+   * @returns null when done, or a promise when a target spilled the
+   *   transaction and replays it (see `transaction.ts`): read nothing more
+   *   and commit `tx` in the checkpoint once it resolves. `signal` aborts the
+   *   replay.
    */
-  commit(tx: TransactionHandle): void {
+  commit(tx: TransactionHandle, signal?: AbortSignal): Promise<void> | null {
     const summary = this.#summary?.take() ?? null;
-    for (const transaction of this.#transactions) transaction.commit(tx, summary);
+    this.#lastCommitted = tx;
+    let replay: Promise<void> | null = null;
+    for (const transaction of this.#transactions) {
+      // One replay at a time: each waits for room in the same in-flight budget.
+      replay = replay === null
+        ? transaction.commit(tx, summary, signal)
+        : replay.then(() => transaction.commit(tx, summary, signal) ?? undefined);
+    }
+    return replay;
+  }
+
+  /** Drops held transactions and their spill files: the session that read them ended. */
+  discard(): void {
+    for (const transaction of this.#transactions) transaction.discard();
   }
 
   /**
@@ -201,29 +225,28 @@ export class Router {
     }
   }
 
-  #emit(
-    target: RouteTarget,
-    event: ChangeEvent,
-    origin: MessageOrigin,
-    verdict: true | string,
-    policy: TablePolicy | null,
-  ): void {
+  #emit(route: TableRoute, event: ChangeEvent, origin: MessageOrigin, verdict: true | string) {
+    const { target, debezium, policy } = route;
     const topic = target.topicFor(this.#context.source, event.schema, event.table, event.op);
     const keyColumns = target.keyColumns.length > 0 ? target.keyColumns : event.keyColumns;
     const text = this.#text.format(event);
     const headers = this.#headers(event.op, text, origin);
+    if (debezium !== null) Object.assign(headers, debezium.headers);
     let key: string | null = null;
     let value: string | null;
     let failure: DeliveryFailure | null = null;
     if (typeof verdict === "string") failure = { reason: "filter_failed", error: verdict };
     try {
-      const shown = policy === null ? event : policy.apply(event);
-      key = policy === null
-        ? encodeKey(keyColumns, keyRow(event))
-        : policy.key(keyColumns, keyRow(event));
-      value = target.format === "debezium"
-        ? encodeDebeziumValue(shown, this.#debezium, Date.now())
-        : encodeValue(shown, this.#context.source, text);
+      if (debezium !== null) {
+        key = event.op === "truncate" ? null : debezium.key(event, keyColumns, policy);
+        value = debezium.value(event, this.#lastCommitted?.endLsn ?? null, policy);
+      } else {
+        const shown = policy === null ? event : policy.apply(event);
+        key = policy === null
+          ? encodeKey(keyColumns, keyRow(event))
+          : policy.key(keyColumns, keyRow(event));
+        value = encodeValue(shown, this.#context.source, text);
+      }
     } catch (error) {
       failure = { reason: "unencodable", error: String(error) };
       value = null;

@@ -28,6 +28,7 @@ import type { InflightAccount } from "./inflight.ts";
 import { messageSize, type OutgoingMessage } from "./message.ts";
 import type { DeliveryFailure, RouteTarget } from "./route.ts";
 import { Router } from "./router.ts";
+import type { SpillSettings } from "./spill.ts";
 import type { SchemaChange } from "./schema_change.ts";
 
 /** What a source's sessions share: where messages go and what they are charged to. */
@@ -44,6 +45,8 @@ export interface PipelineContext {
   /** The source's in-flight account. */
   readonly account: InflightAccount;
   readonly metrics: Metrics;
+  /** Where transaction targets spill held transactions (see `spill.ts`); never, when left out. */
+  readonly spill?: SpillSettings;
 }
 
 /** What the session tells the source it serves. */
@@ -60,10 +63,9 @@ const MICROS_PER_MS = 1000;
 
 const log = logger("pipeline");
 
-/** The counters of one target's settled outcomes, looked up once. */
-interface OutcomeCounters {
-  readonly delivered: { inc(by?: number): void };
-  readonly deadLettered: { inc(by?: number): void };
+/** A counter of one target and outcome. */
+interface Counter {
+  inc(by?: number): void;
 }
 
 /** One replication session's routing, checkpoint and in-flight accounting. */
@@ -72,7 +74,11 @@ export class PipelineSession {
   readonly #hooks: SessionHooks;
   readonly #router: Router;
   readonly #checkpoint: Checkpoint;
-  readonly #counters = new Map<string, OutcomeCounters>();
+  /**
+   * Each target's counter of each settled outcome, looked up once and created
+   * on first use, so an outcome that never happened exports no zero series.
+   */
+  readonly #counters = new Map<string, Partial<Record<Settlement["outcome"], Counter>>>();
   readonly #settleMessage = (message: OutgoingMessage, settlement: Settlement) =>
     this.#settle(message, settlement);
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
@@ -99,6 +105,8 @@ export class PipelineSession {
       metrics: context.metrics,
       database: context.database,
       hand: (parts, failure) => this.#hand(parts, failure),
+      spill: context.spill,
+      whenRoom: () => context.account.full ? context.account.waitForRoom() : null,
       schemaChangeTopic: context.schemaChangeTopic,
     }, context.targets);
     context.metrics.flushLsn.labels(context.source).set(Number(initialLsn));
@@ -175,9 +183,24 @@ export class PipelineSession {
     this.#router.describeRelation(schema, table, columns);
   }
 
-  /** Records the Commit of `tx` at `endLsn`, after its last change. */
-  commit(tx: TransactionHandle, endLsn: Lsn): void {
-    this.#router.commit(tx);
+  /**
+   * Records the Commit of `tx` at `endLsn`, after its last change.
+   *
+   * @returns null when done, or the replay of a transaction a target spilled
+   *   (see `transaction.ts`): hand over nothing more until it resolves. It
+   *   rejects with `signal`'s reason when `signal` aborts; `tx` then never
+   *   settles, and the next session reads it again.
+   */
+  commit(tx: TransactionHandle, endLsn: Lsn, signal?: AbortSignal): Promise<void> | null {
+    const replay = this.#router.commit(tx, signal);
+    if (replay === null) {
+      this.#committed(tx, endLsn);
+      return null;
+    }
+    return replay.then(() => this.#committed(tx, endLsn));
+  }
+
+  #committed(tx: TransactionHandle, endLsn: Lsn): void {
     this.#checkpoint.commit(tx, endLsn);
     this.#context.metrics.transactions.labels(this.#context.source).inc();
   }
@@ -218,6 +241,8 @@ export class PipelineSession {
    */
   close(): void {
     this.#closed = true;
+    // Whatever a target still holds belongs to a transaction the next session reads again.
+    this.#router.discard();
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     this.sinkHealthChanged();
@@ -248,11 +273,8 @@ export class PipelineSession {
 
   #settle(message: OutgoingMessage, settlement: Settlement): void {
     const origin = message.origin;
-    const counters = this.#countersOf(origin.target);
-    if (settlement.outcome === "delivered") {
-      counters.delivered.inc(origin.events ?? 1);
-    } else {
-      counters.deadLettered.inc(origin.events ?? 1);
+    this.#counterOf(origin.target, settlement.outcome).inc(origin.events ?? 1);
+    if (settlement.outcome === "dead_lettered") {
       log.error("Dead-lettered a change ({reason}): {error}", {
         reason: settlement.reason,
         error: settlement.error,
@@ -273,18 +295,14 @@ export class PipelineSession {
     this.#scheduleFlush();
   }
 
-  #countersOf(target: string): OutcomeCounters {
+  #counterOf(target: string, outcome: Settlement["outcome"]): Counter {
     let counters = this.#counters.get(target);
-    if (counters === undefined) {
-      const { changes } = this.#context.metrics;
-      const source = this.#context.source;
-      counters = {
-        delivered: changes.labels(source, target, "delivered"),
-        deadLettered: changes.labels(source, target, "dead_lettered"),
-      };
-      this.#counters.set(target, counters);
-    }
-    return counters;
+    if (counters === undefined) this.#counters.set(target, counters = {});
+    return counters[outcome] ??= this.#context.metrics.changes.labels(
+      this.#context.source,
+      target,
+      outcome,
+    );
   }
 
   /** Reports the flush LSN and this source's lag at most every {@linkcode FLUSH_COALESCE_MS}. */

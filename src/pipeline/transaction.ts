@@ -15,10 +15,14 @@
  * event's fields (`op`, `schema`, `table`, `old`, `new`) and `tx.*`, the
  * summary of the whole transaction as the source received it (all its
  * published events, whichever target they match). `tx.*` is only known at
- * the commit, so a target whose `where` mentions `tx` keeps the transaction's
- * matching events, encoded as JSON text, until the commit decides them: its
- * memory grows with the transaction. Targets that do not use `tx` stream
- * their parts and stay bounded.
+ * the commit, so a target whose `where` mentions `tx` holds the transaction's
+ * matching events, encoded as JSON text, until the commit decides them:
+ * in memory up to `transaction_buffer_bytes`, beyond that in a spill file
+ * (`spill.ts`). A spilled transaction is decided at the commit a chunk at a
+ * time, waiting for room in the in-flight budget between chunks, while the
+ * session reads nothing more; its parts are the same, byte for byte, as
+ * those of a transaction that did not spill. Targets that do not use `tx`
+ * stream their parts and stay bounded.
  *
  * Every part is tracked in the source's checkpoint before the Commit, so the
  * slot never confirms a transaction before all its parts are acked. After a
@@ -29,6 +33,7 @@
  * @module
  */
 import { formatLsn, type Lsn, parseLsn } from "../lsn.ts";
+import { logger } from "../telemetry/log.ts";
 import type { ChangeEvent, Row } from "../model.ts";
 import type { TransactionSummary } from "../filter/mod.ts";
 // The filter module exposes no syntax-tree query; the tree tells whether a
@@ -45,6 +50,7 @@ import {
 } from "./encode.ts";
 import { approximateBytes, HEADER, type MessageOrigin, messageSize } from "./message.ts";
 import type { DeliveryFailure, FilterInput, Hand, RouteContext, RouteTarget } from "./route.ts";
+import { HeldEvents, type SpillSettings } from "./spill.ts";
 import { ColumnPolicy, type TablePolicy } from "./columns.ts";
 
 /** Header names a transaction message carries besides {@linkcode HEADER}'s. */
@@ -52,6 +58,11 @@ export const TRANSACTION_HEADER = {
   part: "pg2kafka.part",
   last: "pg2kafka.last",
 } as const;
+
+const log = logger("transaction");
+
+/** Held events of a target that never spills (no spill settings given): memory only. */
+const NEVER_SPILL: SpillSettings = { limitBytes: Infinity, dir: "" };
 
 /** The widest LSN text, `FFFFFFFF/FFFFFFFF`, for the worst-case envelope size. */
 const WIDEST_LSN = (1n << 64n) - 1n;
@@ -209,7 +220,9 @@ export class TransactionTarget {
   readonly #filtered: { inc(): void };
   readonly #input: FilterInput = { op: "", schema: "", table: "", old: null, new: null };
   #parts: TransactionParts | null = null;
-  #held: string[] = [];
+  /** Events waiting for the commit, when the `where` uses `tx.*`. */
+  readonly #held: HeldEvents | null;
+  readonly #spilledBytes: { inc(bytes: number): void };
   /** The target's column rules, for events held until the commit. */
   readonly #columns: ColumnPolicy | null;
 
@@ -232,6 +245,13 @@ export class TransactionTarget {
     this.#key = JSON.stringify({ source: context.source });
     this.#capacity = (target.maxMessageBytes ?? Infinity) - this.#envelopeBytes();
     this.#filtered = context.metrics.changes.labels(context.source, target.name, "filtered");
+    this.#held = this.holdsUntilCommit
+      ? new HeldEvents(context.spill ?? NEVER_SPILL, context.source, target.name)
+      : null;
+    this.#spilledBytes = context.metrics.transactionSpilledBytes.labels(
+      context.source,
+      target.name,
+    );
     this.#columns = this.holdsUntilCommit ? ColumnPolicy.of(target.columnRules) : null;
   }
 
@@ -256,10 +276,7 @@ export class TransactionTarget {
       const failure = { reason: "unencodable", error: String(error) };
       return this.#deadLetter(parts, event, null, safeKey(keyColumns, event, policy), failure);
     }
-    if (this.holdsUntilCommit) {
-      this.#held.push(json);
-      return;
-    }
+    if (this.#held !== null) return this.#hold(this.#held, json, event.xid);
     const verdict = this.#verdict(event.op, event.schema, event.table, event.before, event.after);
     this.#take(parts, verdict, json, event, () => safeKey(keyColumns, event, policy));
   }
@@ -268,24 +285,87 @@ export class TransactionTarget {
    * Ends the transaction `tx` at its Commit: decides held events with the
    * transaction's `summary` and sends the final part. Call it before the
    * checkpoint's commit: it may still track messages of `tx`.
+   *
+   * @returns null when done, or the replay of a spilled transaction: read
+   *   nothing more of the source and commit `tx` in the checkpoint only once
+   *   it resolves. It rejects with `signal`'s reason when `signal` aborts.
    */
-  commit(tx: TransactionHandle, summary: TransactionSummary | null): void {
+  commit(
+    tx: TransactionHandle,
+    summary: TransactionSummary | null,
+    signal?: AbortSignal,
+  ): Promise<void> | null {
     const parts = this.#parts;
     this.#parts = null;
-    if (parts === null) return;
+    if (parts === null) return null;
     if (parts.facts.tx !== tx) {
       throw new Error(
         `Target ${this.#target.name} cannot commit transaction ${tx.xid}: ` +
           `its events belong to transaction ${parts.facts.xid}`,
       );
     }
-    if (this.holdsUntilCommit) this.#decideHeld(parts, summary ?? undefined);
+    const held = this.#held;
+    if (held?.spilled) return this.#replay(held, parts, summary ?? undefined, signal);
+    if (held !== null) this.#decideHeld(parts, held.takeInMemory(), summary ?? undefined);
     parts.finish();
+    return null;
   }
 
-  #decideHeld(parts: TransactionParts, summary: TransactionSummary | undefined): void {
-    const held = this.#held;
-    this.#held = [];
+  /** Drops held events and removes their spill file: the session that read them ended. */
+  discard(): void {
+    this.#parts = null;
+    this.#held?.discard();
+  }
+
+  #hold(held: HeldEvents, json: string, xid: number): void {
+    const spilled = held.spilled;
+    try {
+      held.push(json, xid);
+      if (!spilled && held.spilled) {
+        log.info(
+          "Transaction {xid} of target {target} outgrew {limitBytes} bytes: spilling to {dir}",
+          {
+            source: this.#context.source,
+            target: this.#target.name,
+            xid,
+            limitBytes: this.#context.spill?.limitBytes,
+            dir: this.#context.spill?.dir,
+          },
+        );
+      }
+    } catch (error) {
+      throw new Error(
+        `Target ${this.#target.name} cannot spill transaction ${xid} to ` +
+          `${this.#context.spill?.dir}: ${error instanceof Error ? error.message : error}`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** Decides a spilled transaction's events a chunk at a time, within the in-flight budget. */
+  async #replay(
+    held: HeldEvents,
+    parts: TransactionParts,
+    summary: TransactionSummary | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const bytes = held.spilledBytes;
+    for await (const events of held.drain()) {
+      signal?.throwIfAborted();
+      this.#decideHeld(parts, events, summary);
+      const room = this.#context.whenRoom?.() ?? null;
+      if (room !== null) await untilAborted(room, signal);
+    }
+    signal?.throwIfAborted();
+    parts.finish();
+    this.#spilledBytes.inc(bytes);
+  }
+
+  #decideHeld(
+    parts: TransactionParts,
+    held: string[],
+    summary: TransactionSummary | undefined,
+  ): void {
     for (let i = 0; i < held.length; i++) {
       const json = held[i];
       // Let each event go once it is in a part: the transaction is not held twice.
@@ -436,6 +516,17 @@ export class TransactionTarget {
     const value = encodeTransactionPart(widest, []);
     return messageSize(this.#key, value, this.#partHeaders(widest, WIDEST_LSN));
   }
+}
+
+/** Waits for `work`, or rejects with `signal`'s reason once it aborts. */
+function untilAborted(work: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return work;
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
 }
 
 /** The key of an event, or null when the key itself cannot be encoded. */

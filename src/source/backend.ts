@@ -1,8 +1,9 @@
 /**
  * The database side of one replication session: start-up checks and set-up,
- * primary-key lookups and the replication stream, over two postgres.js
- * connections (an ordinary one and a replication one). A {@linkcode Source}
- * opens one backend per session; tests substitute their own.
+ * primary-key lookups and the replication stream. The session holds its
+ * replication connection; the ordinary queries borrow a connection from the
+ * server's pool (`connections.ts`) for as long as each step takes. A
+ * {@linkcode Source} opens one backend per session; tests substitute their own.
  *
  * @module
  */
@@ -11,9 +12,9 @@ import type { Lsn } from "../lsn.ts";
 import {
   type ConnectionSettings,
   describeConnectionError,
-  openQueryConnection,
   openReplicationConnection,
 } from "./connect.ts";
+import { type QueryPool, type QueryPoolOptions, ServerConnections } from "./connections.ts";
 import { loadPrimaryKeys, loadPublishedPrimaryKeys, type PrimaryKeys } from "./keys.ts";
 import { preparePublication, type SlotSetup, type SlotState } from "./slot.ts";
 import { prepareSnapshotSlot, type SnapshotSettings } from "./snapshot.ts";
@@ -36,7 +37,7 @@ export interface SessionBackend {
   primaryKeys(relationIds: readonly number[]): Promise<PrimaryKeys>;
   /** Starts streaming the slot from `startLsn` to `handler`. */
   startReplication(startLsn: Lsn, handler: StreamHandler): Promise<ReplicationStream>;
-  /** Closes the connections. */
+  /** Closes the replication connection (and the session's own pool, if any). */
   close(): Promise<void>;
 }
 
@@ -48,6 +49,11 @@ export interface BackendSettings {
   messages: boolean;
   /** The initial snapshot; none when left out. */
   snapshot?: SnapshotSettings;
+  /**
+   * The ordinary-query pool of the source's server and credentials; when
+   * left out, the session has a pool of one connection to itself.
+   */
+  queries?: QueryPool;
   /** Schema-change messages; none when left out. */
   schemaChanges?: SchemaChangeSettings;
 }
@@ -69,11 +75,17 @@ export type BackendFactory = (settings: BackendSettings) => SessionBackend;
 
 /** Seconds postgres.js may take to close a connection when the session ends. */
 const CLOSE_TIMEOUT_S = 1;
+/** The pool of a session given none: one connection, closed when idle this long. */
+const OWN_POOL: QueryPoolOptions = {
+  maxConnections: 1,
+  idleTimeoutMs: 10_000,
+};
 
 /** The backend over a real PostgreSQL server. */
 export const postgresBackend: BackendFactory = (settings) => {
   const { connection, setup } = settings;
-  const sql = openQueryConnection(connection);
+  const ownPool = settings.queries === undefined ? new ServerConnections(OWN_POOL) : null;
+  const queries = settings.queries ?? ownPool!.queries(connection);
   const replication = openReplicationConnection(connection);
   const described = <T>(work: Promise<T>): Promise<T> =>
     work.catch((error) => {
@@ -81,14 +93,16 @@ export const postgresBackend: BackendFactory = (settings) => {
     });
   return {
     prepare: () =>
-      described((async () => {
+      described(queries.run(async (sql) => {
         await preparePublication(sql, setup);
         if (settings.schemaChanges?.via === "trigger") await prepareDdlTrigger(sql, settings);
         const mode = settings.snapshot?.mode ?? "never";
         return await prepareSnapshotSlot(sql, replication, setup, mode);
-      })()),
-    publishedPrimaryKeys: () => described(loadPublishedPrimaryKeys(sql, setup.publication)),
-    primaryKeys: (relationIds) => described(loadPrimaryKeys(sql, relationIds)),
+      })),
+    publishedPrimaryKeys: () =>
+      described(queries.run((sql) => loadPublishedPrimaryKeys(sql, setup.publication))),
+    primaryKeys: (relationIds) =>
+      described(queries.run((sql) => loadPrimaryKeys(sql, relationIds))),
     startReplication: (startLsn, handler) =>
       described(startReplication({
         sql: replication,
@@ -101,7 +115,7 @@ export const postgresBackend: BackendFactory = (settings) => {
       })),
     close: async () => {
       await replication.end({ timeout: CLOSE_TIMEOUT_S }).catch(() => {});
-      await sql.end({ timeout: CLOSE_TIMEOUT_S }).catch(() => {});
+      await ownPool?.close();
     },
   };
 };

@@ -49,7 +49,7 @@
  * @module
  */
 import { formatLsn, type Lsn } from "../lsn.ts";
-import type { ChangeEvent, Row } from "../model.ts";
+import type { ChangeEvent, EventColumn, Row } from "../model.ts";
 import { ProtocolError, ValueConversionError } from "./errors.ts";
 import {
   type DeleteMessage,
@@ -76,17 +76,11 @@ import {
 const CATALOG_SCHEMA = "pg_catalog";
 
 /** A column of a cached relation. */
-export interface CachedColumn {
-  /** Column name. */
-  readonly name: string;
+export interface CachedColumn extends EventColumn {
   /** Type OID as announced. */
   readonly typeOid: number;
   /** Type name: built-in name, `schema.name` from a Type message, or `oid 12345`. */
   readonly typeName: string;
-  /** Type modifier, -1 when none. */
-  readonly typeModifier: number;
-  /** Whether the column belongs to the replica identity. */
-  readonly isKey: boolean;
 }
 
 /** A table as last announced by a Relation message, ready to convert tuples. */
@@ -169,8 +163,9 @@ export class RelationCache {
     const converters: ValueConverter[] = [];
     const keyColumns: string[] = [];
     for (const column of message.columns) {
-      columns.push({ ...column, typeName: this.typeName(column.typeOid) });
-      converters.push(converterFor(this.#conversionOid(column.typeOid), this.#options));
+      const valueTypeOid = this.#conversionOid(column.typeOid);
+      columns.push({ ...column, typeName: this.typeName(column.typeOid), valueTypeOid });
+      converters.push(converterFor(valueTypeOid, this.#options));
       if (column.isKey) keyColumns.push(column.name);
     }
     const relation: CachedRelation = {
@@ -382,6 +377,7 @@ export class ChangeDecoder {
     let before: Row | null = null;
     let after: Row | null = null;
     let unchanged = NO_COLUMNS;
+    const beforeTuple = message.tag === "insert" ? null : message.oldTuple;
     if (message.tag !== "insert" && message.oldTuple !== null) {
       checkWidth(relation, message.oldTuple, kind);
       before = oldImage(relation, message.oldTuple, message.oldKind!);
@@ -404,6 +400,9 @@ export class ChangeDecoder {
       commitLsn: transaction.commitLsn,
       xid: transaction.xid,
       commitTimeMicros: transaction.commitTimeMicros,
+      columns: relation.columns,
+      beforeTuple,
+      afterTuple: message.tag === "delete" ? null : message.newTuple,
     };
   }
 
@@ -424,6 +423,7 @@ export class ChangeDecoder {
         commitLsn: transaction.commitLsn,
         xid: transaction.xid,
         commitTimeMicros: transaction.commitTimeMicros,
+        columns: relation.columns,
         truncate: options,
       };
     });

@@ -53,7 +53,6 @@ const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS_/;
  * text must not depend on the server's defaults.
  */
 const SESSION_SETTINGS = {
-  application_name: `pg2kafka/${VERSION}`,
   TimeZone: "UTC",
   DateStyle: "ISO, YMD",
   IntervalStyle: "postgres",
@@ -137,14 +136,39 @@ export function describeStreamError(error: Error, settings: ConnectionSettings):
   );
 }
 
-/** Opens a pool of one ordinary connection (checks, set-up, slot queries). */
-export function openQueryConnection(settings: ConnectionSettings): Sql {
-  return postgres(baseOptions(settings));
+/**
+ * What a connection is for, shown after the version in its `application_name`
+ * (`pg2kafka/0.1.0 query`), so `pg_stat_activity` tells them apart.
+ */
+export type ConnectionPurpose = "replication" | "query" | "monitor" | "snapshot" | "check";
+
+/**
+ * The `application_name` of a pg2kafka connection for `purpose`.
+ *
+ * @example
+ * ```ts
+ * applicationName("monitor"); // "pg2kafka/0.1.0 monitor"
+ * ```
+ */
+export function applicationName(purpose: ConnectionPurpose): string {
+  return `pg2kafka/${VERSION} ${purpose}`;
+}
+
+/**
+ * Opens a pool of one ordinary connection. The connector's own queries go
+ * through the shared pools of `connections.ts`; this is for the ones that
+ * need a connection to themselves (a snapshot's transaction, `check`, `health`).
+ */
+export function openQueryConnection(
+  settings: ConnectionSettings,
+  purpose: ConnectionPurpose = "query",
+): Sql {
+  return postgres(baseOptions(settings, purpose));
 }
 
 /** Opens a replication connection (`replication=database`), for replication commands only. */
 export function openReplicationConnection(settings: ConnectionSettings): Sql {
-  const options = baseOptions(settings);
+  const options = baseOptions(settings, "replication");
   return postgres({
     ...options,
     fetch_types: false,
@@ -152,7 +176,10 @@ export function openReplicationConnection(settings: ConnectionSettings): Sql {
   });
 }
 
-function baseOptions(settings: ConnectionSettings): Options<Record<string, never>> {
+function baseOptions(
+  settings: ConnectionSettings,
+  purpose: ConnectionPurpose,
+): Options<Record<string, never>> {
   return {
     host: settings.host,
     port: settings.port,
@@ -166,7 +193,7 @@ function baseOptions(settings: ConnectionSettings): Options<Record<string, never
     connect_timeout: settings.connectTimeoutMs / MS_PER_SECOND,
     prepare: false,
     onnotice: () => {},
-    connection: { ...SESSION_SETTINGS },
+    connection: { ...SESSION_SETTINGS, application_name: applicationName(purpose) },
   };
 }
 

@@ -24,14 +24,16 @@
  *   first: `CREATE TABLE pg2kafka_heartbeat (source text PRIMARY KEY, ts
  *   timestamptz NOT NULL)`. Publish it to get heartbeats as change events.
  *
- * A failed heartbeat is logged and retried at the next interval: it never
- * affects delivery.
+ * A heartbeat borrows a connection from the server's pool (`connections.ts`)
+ * for its one statement. A failed heartbeat is logged and retried at the
+ * next interval: it never affects delivery.
  *
  * @module
  */
 import type { Sql } from "postgres";
 import { logger } from "../telemetry/log.ts";
-import { type ConnectionSettings, openQueryConnection } from "./connect.ts";
+import type { ConnectionSettings } from "./connect.ts";
+import { type QueryPool, ServerConnections } from "./connections.ts";
 import { qualifiedName, type TableName } from "./slot.ts";
 
 /** A source's heartbeat settings. */
@@ -47,19 +49,26 @@ export interface HeartbeatSource {
   name: string;
   connection: ConnectionSettings;
   heartbeat?: HeartbeatSettings;
+  /** The server's pool; when left out, heartbeats have one connection of their own. */
+  queries?: QueryPool;
 }
 
 /** The prefix of heartbeat messages, for consumers of logical decoding messages. */
 export const HEARTBEAT_PREFIX = "pg2kafka.heartbeat";
 
 const log = logger("heartbeat");
-/** Seconds postgres.js may take to close the heartbeat connection. */
-const CLOSE_TIMEOUT_S = 1;
+/**
+ * Intervals the heartbeats' own connection (when the source gives no pool)
+ * may stay idle: it is kept between beats and closes once they stop.
+ */
+const OWN_POOL_IDLE_FACTOR = 2;
 
-/** Heartbeats of one source, on a connection of their own. */
+/** Heartbeats of one source, on a connection borrowed for each beat. */
 export class Heartbeat {
   readonly #source: string;
-  readonly #sql: Sql;
+  readonly #queries: QueryPool;
+  /** The pool made for these heartbeats when the source gave none. */
+  readonly #ownPool: ServerConnections | null;
   readonly #beat: (sql: Sql) => Promise<unknown>;
   readonly #timer: ReturnType<typeof setInterval>;
   #running: Promise<void> | null = null;
@@ -68,7 +77,13 @@ export class Heartbeat {
 
   private constructor(source: HeartbeatSource, settings: HeartbeatSettings) {
     this.#source = source.name;
-    this.#sql = openQueryConnection(source.connection);
+    this.#ownPool = source.queries === undefined
+      ? new ServerConnections({
+        maxConnections: 1,
+        idleTimeoutMs: settings.intervalMs * OWN_POOL_IDLE_FACTOR,
+      })
+      : null;
+    this.#queries = source.queries ?? this.#ownPool!.queries(source.connection);
     this.#beat = heartbeatStatement(source.name, settings.table);
     this.#timer = setInterval(() => this.#tick(), settings.intervalMs);
   }
@@ -93,17 +108,17 @@ export class Heartbeat {
     return this.#beats;
   }
 
-  /** Stops the heartbeats and closes their connection. */
+  /** Stops the heartbeats (and closes their own connection, if they have one). */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     await this.#running;
-    await this.#sql.end({ timeout: CLOSE_TIMEOUT_S }).catch(() => {});
+    await this.#ownPool?.close();
   }
 
   #tick(): void {
     // A slow server must not pile up heartbeats: skip while one is running.
     if (this.#running !== null) return;
-    this.#running = this.#beat(this.#sql).then(
+    this.#running = this.#queries.run(this.#beat).then(
       () => {
         this.#beats++;
         if (this.#failing) log.info("Heartbeats of source {source} work again", this.#context());

@@ -19,3 +19,5 @@ export {
   openReplicationConnection,
 } from "./connect.ts";
 export type { ConnectionSettings } from "./connect.ts";
+export { planConnections, ServerConnections, serverKey } from "./connections.ts";
+export type { QueryPool, QueryPoolOptions, ServerConnectionPlan } from "./connections.ts";

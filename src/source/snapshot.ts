@@ -309,7 +309,7 @@ const REPLICA_IDENTITIES: Record<string, ReplicaIdentity> = {
  * @throws the abort reason when `run.signal` aborts.
  */
 export async function runSnapshot(run: SnapshotRun): Promise<void> {
-  const sql = openQueryConnection(run.connection);
+  const sql = openQueryConnection(run.connection, "snapshot");
   const started = Date.now();
   try {
     const { tx, rows, tables } = await sql.begin(
@@ -370,7 +370,7 @@ async function readAll(
   const tx = run.pipeline.begin(xid);
   let rows = 0;
   for (const table of tables) rows += await readTable(sql, run, decoder, table, tx);
-  run.pipeline.commit(tx, run.consistentPoint);
+  await run.pipeline.commit(tx, run.consistentPoint, run.signal);
   return { tx, rows, tables: tables.length };
 }
 

@@ -35,12 +35,14 @@ import {
   type PipelineContext,
   PipelineSession,
   type RouteTarget,
+  type SpillSettings,
   type TransactionHandle,
 } from "../pipeline/mod.ts";
 import type { Sink } from "../sink.ts";
 import { type BackendFactory, postgresBackend, type SessionBackend } from "./backend.ts";
 import { ChangeDecoder } from "./changes.ts";
 import { type ConnectionSettings, describeStreamError } from "./connect.ts";
+import type { QueryPool } from "./connections.ts";
 import { ValueConversionError } from "./errors.ts";
 import { needsPrimaryKey, type PrimaryKeys, primaryKeyUnknown } from "./keys.ts";
 import {
@@ -72,6 +74,10 @@ export interface SourceSettings {
   snapshot?: SnapshotSettings;
   /** Heartbeats (see heartbeat.ts); none when left out. */
   heartbeat?: HeartbeatSettings;
+  /** The ordinary-query pool of the source's server (see connections.ts). */
+  queries?: QueryPool;
+  /** Where transaction targets spill held transactions (see pipeline/spill.ts). */
+  spill?: SpillSettings;
   /** Schema-change messages (see schema_change_tap.ts); none when left out. */
   schemaChanges?: SchemaChangeSettings;
 }
@@ -122,6 +128,7 @@ export class Source {
       source: settings.name,
       database: settings.connection.database,
       targets: deps.targets,
+      spill: settings.spill,
       schemaChangeTopic: settings.schemaChanges?.topic,
       sink: deps.sink,
       account: deps.account,
@@ -281,9 +288,13 @@ class Session {
   #tx: TransactionHandle | null = null;
   #statusTimer: ReturnType<typeof setInterval> | undefined;
   #waitingForRoom = false;
-  /** Frames received (or re-queued) while a primary-key lookup runs, in WAL order. */
+  /**
+   * Frames received (or re-queued) while a primary-key lookup or the replay
+   * of a spilled transaction runs, in WAL order.
+   */
   readonly #held: HeldFrame[] = [];
-  #lookingUp = false;
+  /** Set while frames are held (see {@linkcode #held}). */
+  #holding = false;
   /** The relation whose primary key was just looked up: its Relation goes through as is. */
   #lookedUp: number | null = null;
   /** Aborts the work before streaming (the snapshot) when the source stops. */
@@ -333,7 +344,11 @@ class Session {
     }
     this.#stream = stream;
     this.#statusTimer = setInterval(() => this.#sendStatus(), this.#settings.statusIntervalMs);
-    this.#stream.closed.then(() => this.#stopTimers());
+    this.#stream.closed.then(() => {
+      this.#stopTimers();
+      // A spilled transaction still replaying is read again by the next session.
+      this.#stopSignal.abort(new Error(`Stream of source ${this.#settings.name} ended`));
+    });
     this.#applyBackpressure();
   }
 
@@ -383,7 +398,7 @@ class Session {
   }
 
   #onXLogData(walStart: Lsn, payload: Uint8Array): void {
-    if (this.#lookingUp) {
+    if (this.#holding) {
       this.#held.push({ walStart, payload: payload.slice() });
       return;
     }
@@ -414,10 +429,13 @@ class Session {
       case "begin":
         this.#tx = this.pipeline!.begin(message.xid);
         return;
-      case "commit":
-        this.pipeline!.commit(this.#currentTx("Commit"), message.endLsn);
+      case "commit": {
+        const tx = this.#currentTx("Commit");
         this.#tx = null;
+        const replay = this.pipeline!.commit(tx, message.endLsn, this.#stopSignal.signal);
+        if (replay !== null) this.#holdUntil(replay);
         return;
+      }
       case "relation": {
         const relation = this.#decoder.relations.require(message.relationId, "Relation");
         const columns = relation.columns.map((column) => column.name);
@@ -443,25 +461,38 @@ class Session {
 
   /**
    * Holds `frame` (a Relation message) and everything after it until the
-   * relation's primary key is known, then replays them in order. Reading
-   * stops meanwhile, so few frames pile up.
+   * relation's primary key is known, then replays them in order.
    */
   #lookUpPrimaryKey(relationId: number, frame: HeldFrame): void {
     this.#held.unshift(frame);
-    this.#lookingUp = true;
+    this.#holdUntil(
+      this.#backend.primaryKeys([relationId]).then((keys) => {
+        for (const [id, columns] of keys) this.#primaryKeys.set(id, columns);
+        this.#lookedUp = relationId;
+      }),
+    );
+  }
+
+  /**
+   * Holds the frames that arrive until `work` is done, then processes them in
+   * order. Reading stops meanwhile, so few frames pile up.
+   */
+  #holdUntil(work: Promise<void>): void {
+    this.#holding = true;
     this.#stream?.pause();
-    this.#backend.primaryKeys([relationId]).then((keys) => {
+    work.then(() => {
       if (this.#ended) return; // the next session starts over from the slot
-      for (const [id, columns] of keys) this.#primaryKeys.set(id, columns);
-      this.#lookingUp = false;
-      this.#lookedUp = relationId;
+      this.#holding = false;
       this.#replayHeld();
-    }).catch((error) => this.#fail(error));
+    }).catch((error) => {
+      // Aborted because the source stops or the stream ended: nothing failed.
+      if (!this.#stopSignal.signal.aborted) this.#fail(error);
+    });
   }
 
   #replayHeld(): void {
     try {
-      while (!this.#lookingUp && this.#held.length > 0) {
+      while (!this.#holding && this.#held.length > 0) {
         const frame = this.#held.shift()!;
         this.#process(frame.walStart, frame.payload);
       }
@@ -490,7 +521,7 @@ class Session {
 
   #onKeepalive(walEnd: Lsn, replyRequested: boolean): void {
     // Held frames are received but not yet in the checkpoint: nothing is idle then.
-    if (!this.#lookingUp) this.pipeline!.keepalive(walEnd);
+    if (!this.#holding) this.pipeline!.keepalive(walEnd);
     if (replyRequested) this.#sendStatus();
   }
 
@@ -504,7 +535,7 @@ class Session {
     const pipeline = this.pipeline;
     if (stream === null || pipeline === null) return;
     const waiting = pipeline.waiting;
-    if (waiting || this.#lookingUp) {
+    if (waiting || this.#holding) {
       if (!stream.paused) stream.pause();
       if (waiting && !this.#waitingForRoom) {
         this.#waitingForRoom = true;

@@ -11,7 +11,7 @@
  * | float4, float8 | `number`; `"NaN"`, `"Infinity"`, `"-Infinity"` as those strings (JSON has no such numbers) |
  * | int8, numeric | `string` (exact) by default; `number` with `bigNumbers: "number"` (may lose precision; numeric `NaN`/`±Infinity` stay strings) |
  * | bool | `boolean` |
- * | json, jsonb | the parsed JSON value (numbers beyond 2^53 lose precision, as in any JSON parser) |
+ * | json, jsonb | the parsed JSON value (numbers beyond 2^53 lose precision, as in any JSON parser; a JSON `null` is `null`, like SQL NULL); the JSON text with `jsonValues: "text"` |
  * | bytea | base64 `string` of the bytes |
  * | date | `"YYYY-MM-DD"`; `"infinity"`/`"-infinity"` as is; BC dates in ISO-8601 astronomical years: 44 BC is `"-0043-03-15"`, 1 BC is `"0000-…"` |
  * | time | `"HH:MM:SS.ffffff"` (always six fraction digits) |
@@ -44,6 +44,12 @@ export interface ValueOptions {
    * (a JS double: digits beyond about 15 significant are rounded).
    */
   readonly bigNumbers?: "string" | "number";
+  /**
+   * json and jsonb as `"parsed"` (the JSON value, the default: a JSON `null`
+   * reads the same as SQL NULL) or `"text"` (the JSON text as a string, so
+   * `'null'` is `"null"` and SQL NULL is `null`).
+   */
+  readonly jsonValues?: "parsed" | "text";
 }
 
 /** What a built-in scalar type is converted as. */
@@ -211,7 +217,7 @@ function scalarConverter(scalar: ScalarType, options: ValueOptions): ValueConver
     case "bool":
       return toBoolean;
     case "json":
-      return (text) => toJson(text, scalar.name);
+      return options.jsonValues === "text" ? keepText : (text) => toJson(text, scalar.name);
     case "bytea":
       return toBase64;
     case "date":
@@ -436,7 +442,16 @@ const DAYS_PER_ERA = 146_097;
 const YEARS_PER_ERA = 400;
 const DAYS_FROM_0000_03_01_TO_EPOCH = 719_468;
 
-function daysFromCivil(year: number, month: number, day: number): number {
+/**
+ * Days from 1970-01-01 to a date of the proleptic Gregorian calendar, for any
+ * year (ISO-8601 astronomical: 1 BC is year 0).
+ *
+ * @example
+ * ```ts
+ * daysFromCivil(2024, 2, 29); // 19782
+ * ```
+ */
+export function daysFromCivil(year: number, month: number, day: number): number {
   const y = month <= 2 ? year - 1 : year;
   const era = Math.floor(y / YEARS_PER_ERA);
   const yearOfEra = y - era * YEARS_PER_ERA;

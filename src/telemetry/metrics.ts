@@ -116,6 +116,12 @@ export class Metrics {
     labelNames: ["source"] as const,
     registers: [this.registry],
   });
+  readonly transactionSpilledBytes = new Counter({
+    name: "pg2kafka_transaction_spilled_bytes_total",
+    help: "Bytes of held transactions a transaction target wrote to spill files.",
+    labelNames: ["source", "target"] as const,
+    registers: [this.registry],
+  });
   readonly lagBytes = new RefinedGauge({
     name: "pg2kafka_replication_lag_bytes",
     help: "Server WAL end minus the confirmed flush LSN.",
@@ -217,9 +223,18 @@ export class Metrics {
   readonly buildInfo = new Gauge({
     name: "pg2kafka_build_info",
     help: "Always 1; the labels name the build.",
-    labelNames: ["version", "deno"] as const,
+    labelNames: ["version", "deno", "encoder"] as const,
     registers: [this.registry],
   });
+
+  /**
+   * Names the encoder that serves Kafka produce requests (`pg2kafka` when its
+   * patches are proven active, `kafkajs` otherwise) in `pg2kafka_build_info`.
+   */
+  setEncoder(encoder: string): void {
+    this.buildInfo.reset();
+    this.buildInfo.labels(VERSION, Deno.version.deno, encoder).set(1);
+  }
 
   /** The Prometheus text of every metric, values refined to the present. */
   async render(): Promise<string> {
@@ -233,7 +248,7 @@ export class Metrics {
 
   /** Creates the metrics and sets the build info. */
   constructor() {
-    this.buildInfo.labels(VERSION, Deno.version.deno).set(1);
+    this.setEncoder("unknown");
     this.circuitState.set(CIRCUIT_STATE_VALUE.closed);
   }
 }

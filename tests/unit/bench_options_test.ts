@@ -100,3 +100,12 @@ Deno.test("parseParts() names an unknown part and refuses an empty list", () => 
   assert.throws(() => parseParts("backlog,speed"), /speed/);
   assert.throws(() => parseParts(" , "), BenchUsageError);
 });
+
+Deno.test("parseBenchArgs() reads the source counts of the many-sources run", () => {
+  assert.deepEqual(DEFAULT_OPTIONS.sources, [1, 20, 100]);
+  const options = parseBenchArgs(["--only", "sources", "--sources", "2, 5"]);
+  assert.deepEqual(options.sources, [2, 5]);
+  assert.deepEqual(options.only, ["sources"]);
+  assert.throws(() => parseBenchArgs(["--sources", "1,,3"]), BenchUsageError);
+  assert.throws(() => parseBenchArgs(["--sources", "0"]), /--sources must be at least 1/);
+});

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type Config, parseConfig } from "../../src/config/mod.ts";
 import { CHECK_EXIT, checkExitCode, type CheckLine, formatCheckLine } from "../../src/cli/check.ts";
 import {
+  judgeConnections,
   judgePostgres,
   type PostgresFacts,
   type TableFacts,
@@ -60,6 +61,7 @@ const GOOD: PostgresFacts = {
   role: { name: "app", replication: true, superuser: false },
   canCreateInDatabase: true,
   replicationSlots: { max: 10, used: 2 },
+  connections: { max: 100, maxWalSenders: 10, used: 5 },
   replicationError: null,
   slot: null,
   publication: null,
@@ -273,4 +275,21 @@ Deno.test("checkExitCode() puts an unreachable system before an unusable one", (
   assert.equal(checkExitCode([line("fail"), line("unreachable")]), CHECK_EXIT.unreachable);
   assert.equal(formatCheckLine(line("unreachable")), "FAIL s: t");
   assert.equal(formatCheckLine(line("ok")), "ok   s: t");
+});
+
+Deno.test("judgeConnections() says what the config holds per server and fails past its limits", () => {
+  const plan = { server: "db:5432", replication: 20, monitor: 1, query: 2, total: 23 };
+  const few = judgeConnections(plan, GOOD);
+  assert.equal(few.status, "fail", "20 walsenders do not fit max_wal_senders 10");
+  assert.match(few.text, /max_wal_senders 10 is too low/);
+  const roomy = { ...GOOD, connections: { max: 100, maxWalSenders: 30, used: 5 } };
+  assert.deepEqual(judgeConnections(plan, roomy), {
+    status: "ok",
+    subject: "postgres db:5432",
+    text: "the config holds up to 23 connection(s): 20 replication (one per source), " +
+      "1 slot monitoring, up to 2 for queries (max_query_connections per user); " +
+      "max_connections 100 (5 in use now), max_wal_senders 30",
+  });
+  const tight = { ...GOOD, connections: { max: 20, maxWalSenders: 30, used: 5 } };
+  assert.match(judgeConnections(plan, tight).text, /max_connections 20 is too low/);
 });

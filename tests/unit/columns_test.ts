@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { ConfigError, parseConfig, type TargetConfig } from "../../src/config/mod.ts";
-import type { ChangeEvent, ChangeOp, Row } from "../../src/model.ts";
+import type { ChangeEvent, ChangeOp, EventColumn, RawTuple, Row } from "../../src/model.ts";
 import { Metrics } from "../../src/telemetry/metrics.ts";
 import { handInto, MemorySink } from "../fixtures/memory_sink.ts";
 import { Checkpoint } from "../../src/pipeline/checkpoint.ts";
@@ -15,6 +15,10 @@ import { Hmac256 } from "../../src/pipeline/hmac.ts";
 import { InflightBudget } from "../../src/pipeline/inflight.ts";
 import type { OutgoingMessage } from "../../src/pipeline/message.ts";
 import { Router } from "../../src/pipeline/router.ts";
+import { builtinTypeOid } from "../../src/source/values.ts";
+
+const INT4_OID = builtinTypeOid("int4")!;
+const TEXT_OID = builtinTypeOid("text")!;
 
 const SECRET = "a-test-secret-of-32-bytes-length";
 const ENV = { HASH_SECRET: SECRET };
@@ -51,8 +55,34 @@ function hmacHex(text: string): string {
 
 let lsn = 0x1000n;
 
+/**
+ * The columns of each table as the decoder announces them (one array per
+ * table, as per Relation message), for the debezium format, which encodes
+ * the values as PostgreSQL sent them.
+ */
+const TABLE_COLUMNS: Record<string, readonly EventColumn[]> = {
+  customers: textColumns(["id", "email", "card"]),
+  orders: textColumns(["id", "note"]),
+};
+
+function textColumns(names: readonly string[]): readonly EventColumn[] {
+  return names.map((name) => ({
+    name,
+    valueTypeOid: name === "id" ? INT4_OID : TEXT_OID,
+    typeModifier: -1,
+    isKey: name === "id",
+  }));
+}
+
+/** A row as pgoutput sends it: each value's text, a column the image lacks as NULL. */
+function tupleOf(columns: readonly EventColumn[], row: Row | undefined): RawTuple | null {
+  if (row === undefined) return null;
+  return columns.map(({ name }) => (row[name] ?? null) === null ? null : String(row[name]));
+}
+
 function change(op: ChangeOp, images: { before?: Row; after?: Row }, table = "customers") {
   lsn += 0x10n;
+  const columns = TABLE_COLUMNS[table];
   const event: ChangeEvent = {
     op,
     schema: "public",
@@ -65,6 +95,9 @@ function change(op: ChangeOp, images: { before?: Row; after?: Row }, table = "cu
     commitLsn: 0x5000n,
     xid: 77,
     commitTimeMicros: 1_700_000_000_000_000n,
+    columns,
+    beforeTuple: tupleOf(columns, images.before),
+    afterTuple: tupleOf(columns, images.after),
   };
   return event;
 }
@@ -382,6 +415,7 @@ ${RULES}
 name = "debezium"
 tables = ["public.customers"]
 format = "debezium"
+tombstones = false
 ${RULES}`);
   const tx = checkpoint.begin(77);
   router.route(change("insert", { after: { id: 7, email: CLEAR[0], card: CLEAR[1] } }), tx);
@@ -394,7 +428,7 @@ ${RULES}`);
   const json = JSON.parse(sink.sent[0].value!);
   assert.deepEqual(json.after, { id: hmacHex("7"), email: hmacHex(CLEAR[0]), card: "****" });
   const debezium = JSON.parse(sink.sent[1].value!);
-  assert.equal(debezium.after.card, "****");
+  assert.deepEqual(debezium.after, { id: hmacHex("7"), email: hmacHex(CLEAR[0]), card: "****" });
   assert.equal(JSON.parse(sink.sent[3].value!).before.card, null);
 });
 

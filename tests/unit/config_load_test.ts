@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig, parseConfig, secretsOf } from "../../src/config/mod.ts";
 
@@ -45,6 +46,7 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     statusIntervalMs: 10_000,
     messages: false,
     bigNumbers: "string",
+    jsonValues: "parsed",
     connectTimeoutMs: 10_000,
     reconnect: { initialMs: 1_000, maxMs: 60_000, multiplier: 2, jitter: 0.2 },
     snapshot: "initial",
@@ -80,6 +82,10 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
   assert.deepEqual(config.limits, {
     maxInflightMessages: 5_000,
     maxInflightBytes: 67_108_864,
+    maxQueryConnections: 2,
+    queryIdleTimeoutMs: 30_000,
+    transactionBufferBytes: 16 * 1024 * 1024,
+    spillDir: join(tmpdir(), "pg2kafka-spill"),
     stuckAfterMs: 300_000,
   });
   assert.deepEqual(config.http, {
@@ -98,6 +104,15 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     topic: "pg2kafka.{schema}.{table}",
     keyColumns: [],
     format: "json",
+    debezium: {
+      decimalHandlingMode: "precise",
+      timePrecisionMode: "adaptive",
+      binaryHandlingMode: "bytes",
+      intervalHandlingMode: "numeric",
+      moneyFractionDigits: 2,
+      unavailableValuePlaceholder: "__debezium_unavailable_value",
+      schemas: false,
+    },
     mode: "change",
     where: null,
     filter: null,

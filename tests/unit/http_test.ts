@@ -261,6 +261,6 @@ Deno.test("Metrics.render() shows refined lags and keeps what the sink reported"
   assert.match(text, /^pg2kafka_replication_lag_bytes\{source="main"\} 4096$/m);
   // A refined value is not mistaken for a new report.
   assert.equal(metrics.lagSeconds.current("main"), 42);
-  assert.match(text, /^pg2kafka_build_info\{version="[^"]+",deno="[^"]+"\} 1$/m);
+  assert.match(text, /^pg2kafka_build_info\{version="[^"]+",deno="[^"]+",encoder="[^"]+"\} 1$/m);
   assert.doesNotMatch(text, /process_|nodejs_/);
 });

@@ -43,3 +43,19 @@ Deno.test("describeError() prefixes the broker's error code", () => {
   );
   assert.equal(describeError(new Error("plain")), "plain");
 });
+
+Deno.test("classifyError() tells sequence and fencing errors, and pg2kafka's own bugs, from transient ones", () => {
+  assert.equal(classifyError(kafkaError("OUT_OF_ORDER_SEQUENCE_NUMBER", "seq")), "fenced");
+  assert.equal(classifyError(kafkaError("INVALID_PRODUCER_EPOCH", "epoch")), "fenced");
+  assert.equal(classifyError(kafkaError("UNKNOWN_PRODUCER_ID", "pid")), "fenced");
+  const wrapped = Object.assign(new Error("retries exceeded"), {
+    originalError: kafkaError("OUT_OF_ORDER_SEQUENCE_NUMBER", "seq"),
+  });
+  assert.equal(classifyError(wrapped), "fenced");
+  assert.equal(classifyError(new TypeError("Cannot read properties of undefined")), "bug");
+  const bugInsideKafkajs = Object.assign(new Error("KafkaJSNonRetriableError"), {
+    cause: new RangeError("offset out of range"),
+  });
+  assert.equal(classifyError(bugInsideKafkajs), "bug");
+  assert.equal(classifyError(kafkaError("NOT_LEADER_OR_FOLLOWER", "moved")), "transient");
+});

@@ -80,3 +80,20 @@ Deno.test("createPartitioner() keeps an explicit partition and spreads keyless m
   assert.deepEqual(keyless.slice(0, 3).sort(), [0, 2, 3]);
   assert.deepEqual(keyless.slice(3, 6), keyless.slice(0, 3));
 });
+
+Deno.test("createPartitioner() writes its choice into the message, so a retry goes where the first attempt went", () => {
+  const partition = createPartitioner();
+  const keyless = { value: "v" } as PartitionerArgs["message"];
+  const first = partition({ topic: "t", partitionMetadata: metadata(3), message: keyless });
+  assert.equal(keyless.partition, first);
+  // kafkajs asks again on each retry: a keyless message must not move round-robin.
+  for (let retry = 0; retry < 5; retry++) {
+    assert.equal(
+      partition({ topic: "t", partitionMetadata: metadata(3), message: keyless }),
+      first,
+    );
+  }
+  const keyed = { key: "k", value: "v" } as PartitionerArgs["message"];
+  const chosen = partition({ topic: "t", partitionMetadata: metadata(3), message: keyed });
+  assert.equal(keyed.partition, chosen);
+});

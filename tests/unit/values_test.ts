@@ -137,6 +137,19 @@ Deno.test("converterFor() keeps values of unknown type OIDs as text", () => {
   assert.equal(convert(16396, "(1,one)"), "(1,one)");
 });
 
+Deno.test("converterFor() keeps JSON null apart from SQL NULL only with jsonValues: text", () => {
+  // Parsed, the JSON literal null is null: what SQL NULL is written as too.
+  assert.equal(converterFor(OID.jsonb)("null"), null);
+  const asText = converterFor(OID.jsonb, { jsonValues: "text" });
+  assert.equal(asText("null"), "null");
+  assert.equal(asText('{"a": 1}'), '{"a": 1}');
+  assert.deepEqual(converterFor(OID.jsonbArray, { jsonValues: "text" })('{"null","[1]",NULL}'), [
+    "null",
+    "[1]",
+    null,
+  ]);
+});
+
 Deno.test("converterFor() parses json and jsonb", () => {
   const text = '{"a": [1, 2.5, "x"], "b": 1, "n": null}';
   assert.deepEqual(convert(OID.jsonb, text), { a: [1, 2.5, "x"], b: 1, n: null });

@@ -34,7 +34,8 @@ Deno.test("pg2kafka --version, -V and version print VERSION", async () => {
 
 Deno.test("/metrics reports VERSION in pg2kafka_build_info", async () => {
   const text = await new Metrics().render();
-  const line = `pg2kafka_build_info{version="${VERSION}",deno="${Deno.version.deno}"} 1`;
+  const line =
+    `pg2kafka_build_info{version="${VERSION}",deno="${Deno.version.deno}",encoder="unknown"} 1`;
   assert.ok(text.split("\n").includes(line), `no line ${line}`);
 });
 
