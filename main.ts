@@ -4,6 +4,7 @@
  * Exit codes: 0 success; 1 the pipeline failed at run time; 2 bad usage or
  * an invalid config; 3 a system the config names could not be reached;
  * 4 (`check --connect`) a system answered but cannot serve the config;
+ * 5 (`run`) every source stopped because the slot it streamed from is lost;
  * 130 a second interrupt during shutdown.
  *
  * @module
@@ -24,6 +25,7 @@ export const EXIT = {
   usage: 2,
   unreachable: 3,
   unusable: 4,
+  slotLost: 5,
   interrupted: 130,
 } as const;
 
@@ -46,7 +48,8 @@ Options of every command:
 
 Exit codes: 0 ok; 1 failed at run time (health: degraded); 2 bad usage or invalid config
 (health: failing); 3 a system the config names is unreachable (check --connect); 4 reachable
-but cannot serve the config (check --connect); 130 a second signal during shutdown (run).
+but cannot serve the config (check --connect); 5 every source's slot is lost (run); 130 a
+second signal during shutdown (run).
 
 Documentation: docs/operations.md (running and monitoring), docs/configuration.md (every option).
 `;
@@ -71,9 +74,16 @@ On SIGINT or SIGTERM pg2kafka stops reading, drains in-flight messages for up to
 has not acked everything by then, it confirms only what was acked and exits 1. A second
 signal exits at once without confirming anything more.
 
+A slot the source streamed from that vanished (dropped, or its WAL removed) is never
+replaced silently: under snapshot = "when_needed" it is recreated with a snapshot, otherwise
+the source stops with an error saying what to do (docs/operations.md, "A vanished slot").
+While another process holds the slot, the source waits as a standby and takes over when
+the slot is free.
+
 Exit codes: 0 stopped by a signal; 1 failed at run time (the dead-letter topic refused a
 message, a bug, or the grace period ended with messages unacknowledged); 2 invalid config;
-130 a second signal during shutdown.
+5 every source stopped because the slot it streamed from is lost; 130 a second signal during
+shutdown.
 `;
 
 /** `pg2kafka check --help`. */
@@ -316,6 +326,12 @@ async function run(path: string): Promise<number> {
       error: error.message,
     });
     stopped.resolve(EXIT.failed);
+  });
+  connector.onAllSourcesFailed(() => {
+    log.fatal("Every source stopped because its slot is lost; exiting with code {code}", {
+      code: EXIT.slotLost,
+    });
+    connector.stop().finally(() => stopped.resolve(EXIT.slotLost));
   });
   const code = await stopped.promise;
   for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);

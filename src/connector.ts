@@ -6,8 +6,8 @@
  * @module
  */
 import type { Config, LimitsConfig, SourceConfig, TargetConfig } from "./config/mod.ts";
-import { secretsOf } from "./config/mod.ts";
-import { createKafka, KafkaSink, proveEncoder } from "./kafka/mod.ts";
+import { secretsOf, topicWarnings } from "./config/mod.ts";
+import { createKafka, KafkaProgressStore, KafkaSink, proveEncoder } from "./kafka/mod.ts";
 import { formatLsn } from "./lsn.ts";
 import { createOpsHandler, type OpsEndpoints, type OpsServer, serveOps } from "./ops/http.ts";
 import { KafkaProbe } from "./ops/kafka_probe.ts";
@@ -53,6 +53,9 @@ export class Connector {
   /** The ordinary-query pools the sources share, one per server and credentials. */
   readonly #connections: ServerConnections;
   readonly #secrets: readonly string[];
+  readonly #progress: KafkaProgressStore;
+  /** Called once when every source stopped for good (their slots are lost). */
+  readonly #allFailedListeners: (() => void)[] = [];
   #http: OpsServer | null = null;
   #runs: Promise<void>[] = [];
   #gauges: ReturnType<typeof setInterval> | undefined;
@@ -91,6 +94,11 @@ export class Connector {
       maxBytes: limits.maxInflightBytes,
     });
     for (const { name } of config.sources) this.#accounts.set(name, this.#budget.account(name));
+    this.#progress = new KafkaProgressStore(createKafka(kafka), {
+      topic: kafka.progressTopic,
+      replicationFactor: kafka.topicReplicationFactor,
+      readTimeoutMs: kafka.requestTimeoutMs,
+    });
     this.#connections = new ServerConnections({
       maxConnections: limits.maxQueryConnections,
       idleTimeoutMs: limits.queryIdleTimeoutMs,
@@ -101,6 +109,7 @@ export class Connector {
         account: this.#accounts.get(source.name)!,
         metrics: this.metrics,
         targets: config.targets.filter((target) => targetReads(target, source.name)),
+        progress: this.#progress,
       })
     );
     this.#secrets = secretsOf(config);
@@ -136,6 +145,7 @@ export class Connector {
    * @throws {Error} when the HTTP address cannot be bound.
    */
   async start(): Promise<void> {
+    for (const warning of topicWarnings(this.#config)) log.warn("Config: {warning}", { warning });
     if (this.#config.http.enabled) this.#startHttp();
     this.#gauges = setInterval(() => this.#updateGauges(), GAUGE_INTERVAL_MS);
     this.#sampleRates();
@@ -176,6 +186,7 @@ export class Connector {
         this.#kafkaProbe.stop(),
         this.#slotMonitor.stop(),
         this.#connections.close(),
+        this.#progress.stop(),
         this.#http?.shutdown(),
       ]).then(() => true),
       new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS)),
@@ -185,6 +196,14 @@ export class Connector {
       log.warn("Connections still closing after {ms} ms; exiting", { ms: CLOSE_WAIT_MS });
     }
     return drained.every(Boolean);
+  }
+
+  /**
+   * Calls `listener` once when every source has stopped for good (status
+   * `failed`: its slot is lost), so the process can exit with its own code.
+   */
+  onAllSourcesFailed(listener: () => void): void {
+    this.#allFailedListeners.push(listener);
   }
 
   /** Removes the spill files a crashed run left (see pipeline/spill.ts). */
@@ -313,7 +332,12 @@ export class Connector {
         error: String(error),
       });
     }
-    if (!this.#stopping) this.#deadSources.add(source.name);
+    if (this.#stopping) return;
+    if (source.status !== "failed") {
+      this.#deadSources.add(source.name);
+    } else if (this.sources.every((candidate) => candidate.status === "failed")) {
+      for (const listener of this.#allFailedListeners) listener();
+    }
   }
 
   #snapshot(source: Source): SourceSnapshot {
@@ -393,6 +417,8 @@ export class Connector {
         paused || source.status === "streaming" ? 1 : 0,
       );
       this.metrics.sourcePaused.labels(source.name).set(paused ? 1 : 0);
+      this.metrics.sourceStandby.labels(source.name).set(source.status === "standby" ? 1 : 0);
+      this.metrics.sourceFailed.labels(source.name).set(source.status === "failed" ? 1 : 0);
     }
   }
 }
@@ -437,6 +463,7 @@ function sourceSettings(
     messages: source.messages,
     values: { bigNumbers: source.bigNumbers, jsonValues: source.jsonValues },
     reconnect: source.reconnect,
+    standbyPollIntervalMs: source.standbyPollIntervalMs,
     snapshot: {
       mode: source.snapshot,
       fetchRows: source.snapshotFetchRows,

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { ConfigError, loadConfig, secretsOf } from "../config/mod.ts";
+import { ConfigError, loadConfig, secretsOf, topicWarnings } from "../config/mod.ts";
 import type { Config, SourceConfig } from "../config/mod.ts";
 import { redact } from "../telemetry/log.ts";
 import type { CheckLine, CheckStatus } from "./check_line.ts";
@@ -93,6 +93,9 @@ export async function runCheck(path: string, options: CheckOptions): Promise<num
   }
   const counts = `${config.sources.length} source(s), ${config.targets.length} target(s)`;
   print(formatCheckLine({ status: "ok", subject: "config", text: `${path} is valid (${counts})` }));
+  for (const text of topicWarnings(config)) {
+    print(formatCheckLine({ status: "warn", subject: "config", text }));
+  }
   if (!options.connect) return CHECK_EXIT.ok;
   const secrets = secretsOf(config);
   const lines: CheckLine[] = [];

@@ -388,6 +388,15 @@ function judgeKeys(facts: PostgresFacts, line: Line): CheckLine[] {
     const keyed = table.identity === "full" || table.identity === "index" ||
       (table.identity === "default" && table.hasPrimaryKey);
     if (keyed) continue;
+    if (table.identity === "nothing" && table.hasPrimaryKey) {
+      lines.push(line(
+        "warn",
+        `table ${table.name} has REPLICA IDENTITY NOTHING although it has a primary key: its ` +
+          `messages are keyed by that key, but PostgreSQL refuses its UPDATE and DELETE once ` +
+          `published; ALTER TABLE ${table.name} REPLICA IDENTITY DEFAULT`,
+      ));
+      continue;
+    }
     lines.push(line(
       "warn",
       `table ${table.name} has no primary key or replica identity: its messages have no key, and ` +

@@ -28,6 +28,13 @@ import { querySlot, retainedWalBytes } from "../ops/slot_monitor.ts";
 /** The verdict of a health check. */
 export type HealthStatus = "healthy" | "degraded" | "failing";
 
+/** Whether `text` is an absolute http(s) URL, as `--url` needs. */
+export function isHttpUrl(text: string): boolean {
+  if (!URL.canParse(text)) return false;
+  const { protocol } = new URL(text);
+  return protocol === "http:" || protocol === "https:";
+}
+
 /** Exit code of each verdict. */
 export const HEALTH_EXIT: Readonly<Record<HealthStatus, number>> = {
   healthy: 0,
@@ -38,7 +45,7 @@ export const HEALTH_EXIT: Readonly<Record<HealthStatus, number>> = {
 /** What `/ready` said, or why it said nothing. */
 export interface ConnectorCheck {
   /** `skipped` when no URL is known (HTTP off, or port 0 without `--url`). */
-  state: "ready" | "not_ready" | "unreachable" | "unauthorized" | "skipped";
+  state: "ready" | "standby" | "not_ready" | "unreachable" | "unauthorized" | "skipped";
   url: string | null;
   /** The failing checks, the error, or why the check was skipped. */
   detail: string;
@@ -111,7 +118,8 @@ export function assessHealth(
   const problems: HealthProblem[] = [];
   const add = (severity: HealthProblem["severity"], message: string) =>
     problems.push({ severity, message });
-  const ready = connector.state === "ready";
+  // A standby waits for the slot another process streams: as attended as a ready one.
+  const ready = connector.state === "ready" || connector.state === "standby";
   if (connector.state === "not_ready") add("degraded", `connector not ready: ${connector.detail}`);
   if (connector.state === "unreachable" || connector.state === "unauthorized") {
     add("degraded", `connector ${connector.state.replace("_", " ")}: ${connector.detail}`);
@@ -197,7 +205,7 @@ export function healthLine(report: HealthReport): string {
   );
   const connector = report.connector.state === "skipped"
     ? `connector not checked (${report.connector.detail})`
-    : "connector ready";
+    : `connector ${report.connector.state === "standby" ? "standby" : "ready"}`;
   return `${label}: ${[connector, ...slots].join("; ")}`;
 }
 
@@ -239,6 +247,10 @@ export async function checkConnector(target: ConnectorTarget): Promise<Connector
   }
   const lagSeconds = Object.fromEntries(report.sources.map((s) => [s.name, s.lagSeconds]));
   if (report.ready) return { state: "ready", url, detail: "ready", lagSeconds };
+  const notOk = report.checks.filter((check) => !check.ok);
+  if (notOk.length > 0 && notOk.every((check) => check.detail.startsWith("standby"))) {
+    return { state: "standby", url, detail: "standby: another process streams", lagSeconds };
+  }
   const stuck = report.checks.filter((check) => check.check === "stuck").map((c) => c.detail);
   const failing = report.checks.filter((check) => !check.ok && check.check !== "stuck").map((
     check,
@@ -359,6 +371,14 @@ export async function healthCommand(config: Config, flags: HealthFlags): Promise
     thresholds = thresholdsOf(config, flags);
   } catch (error) {
     console.error(`pg2kafka health: ${(error as Error).message}`);
+    return HEALTH_EXIT.failing;
+  }
+  if (flags.url !== undefined && !isHttpUrl(flags.url)) {
+    // Bad usage, not an unreachable connector: exit 2 like every usage error.
+    console.error(
+      `pg2kafka health: --url expects an http:// or https:// URL such as ` +
+        `"http://127.0.0.1:9187", found "${flags.url}"`,
+    );
     return HEALTH_EXIT.failing;
   }
   const fromConfig = connectorUrl(config);

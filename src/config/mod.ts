@@ -25,6 +25,7 @@ export type { ConfigIssue } from "./issues.ts";
 export { secretsOf } from "./secrets.ts";
 export { compileColumnMatcher } from "./column_rules.ts";
 export { parseDuration, parseSize } from "./units.ts";
+export { topicWarnings } from "./topic_rules.ts";
 export type {
   BackoffConfig,
   ColumnAction,

@@ -9,7 +9,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CompiledFilter } from "../filter/mod.ts";
 import { CHANGE_OPS, type ChangeOp } from "../model.ts";
-import type { DebeziumOptions } from "../pipeline/debezium.ts";
 import { resolveConfigPath } from "./checks.ts";
 import {
   debeziumSchema,
@@ -21,7 +20,14 @@ import {
 import { compileTableMatcher } from "./tables.ts";
 import { compileTopicTemplate } from "./topics.ts";
 import { resolveColumnRule } from "./column_rules.ts";
-import type { BackoffConfig, Config, KafkaConfig, SourceConfig, TargetConfig } from "./types.ts";
+import type {
+  BackoffConfig,
+  Config,
+  DebeziumOptions,
+  KafkaConfig,
+  SourceConfig,
+  TargetConfig,
+} from "./types.ts";
 
 type Validated = ValidatedConfig;
 type ValidatedSource = NonNullable<Validated["sources"]>[number];
@@ -98,6 +104,7 @@ function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
     jsonValues: source.json_values,
     connectTimeoutMs: source.connect_timeout,
     reconnect: resolveBackoff(source.reconnect),
+    standbyPollIntervalMs: source.standby_poll_interval,
     snapshot: source.snapshot,
     snapshotFetchRows: source.snapshot_fetch_rows,
     snapshotProgressIntervalMs: source.snapshot_progress_interval,
@@ -123,6 +130,7 @@ function resolveKafka(kafka: Validated["kafka"], baseDir: string): KafkaConfig {
     maxMessageBytes: kafka.max_message_bytes,
     requestTimeoutMs: kafka.request_timeout,
     deadLetterTopic: kafka.dead_letter_topic,
+    progressTopic: kafka.progress_topic,
     createTopics: kafka.create_topics,
     topicPartitions: kafka.topic_partitions,
     topicReplicationFactor: kafka.topic_replication_factor,

@@ -30,6 +30,7 @@ import {
 } from "./leaves.ts";
 import { readTableName, readTablePattern, type TableName } from "./tables.ts";
 import { columnRuleSchema } from "./column_rules.ts";
+import { checkTopicRules } from "./topic_rules.ts";
 
 /** The name of the source a single `[source]` table defines, when it has none. */
 export const DEFAULT_SOURCE_NAME = "default";
@@ -123,6 +124,7 @@ const sourceFields = {
   snapshot_progress_interval: duration().prefault("10s"),
   heartbeat_interval: duration(true).prefault("0s"),
   heartbeat_table: optionalTableName().prefault(""),
+  standby_poll_interval: duration().prefault("1s"),
   schema_changes: schemaChangesSchema,
 };
 
@@ -173,6 +175,8 @@ export const singleSourceSchema = withSourceRules(z.strictObject({
 }));
 
 const DEFAULT_BATCH_MAX_MESSAGES = 1_000;
+/** The compacted topic of the sources' progress records (src/progress/record.ts). */
+export const DEFAULT_PROGRESS_TOPIC = "pg2kafka.progress";
 const DEFAULT_TOPIC_PARTITIONS = 3;
 const DEFAULT_FAILURE_THRESHOLD = 5;
 
@@ -187,6 +191,7 @@ export const kafkaSchema = z.strictObject({
   max_message_bytes: size().prefault("1MiB"),
   request_timeout: duration().prefault("30s"),
   dead_letter_topic: topicName().prefault("pg2kafka.dead_letter"),
+  progress_topic: topicName().prefault(DEFAULT_PROGRESS_TOPIC),
   create_topics: z.boolean().prefault(true),
   topic_partitions: integer(1).prefault(DEFAULT_TOPIC_PARTITIONS),
   topic_replication_factor: integer(1).prefault(1),
@@ -347,7 +352,19 @@ export const configSchema = z.strictObject({
   log: logSchema,
   shutdown: shutdownSchema,
   health: healthSchema,
-}).superRefine(checkLargestMessageFits, whenValid("kafka", "limits", "targets"));
+}).superRefine(checkLargestMessageFits, whenValid("kafka", "limits", "targets"))
+  .superRefine(
+    (config, context) =>
+      checkTopicRules({
+        kafka: config.kafka,
+        targets: (config.targets ?? []).map((target) => ({
+          ...target,
+          topic: target.topic ??
+            (target.mode === "transaction" ? DEFAULT_TRANSACTION_TOPIC : DEFAULT_CHANGE_TOPIC),
+        })),
+      }, context),
+    whenValid("kafka", "targets"),
+  );
 
 /**
  * The in-flight byte cap must admit the largest message a target may

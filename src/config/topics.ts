@@ -48,6 +48,7 @@ export function topicTemplateProblem(template: string): string | undefined {
   const invalid = literal.match(INVALID_TOPIC_CHARACTER);
   if (invalid !== null) return `${JSON.stringify(invalid[0])} is not allowed in a topic name`;
   if (literal.length > MAX_TOPIC_LENGTH) return "the fixed part is too long";
+  if (template === "." || template === "..") return "Kafka does not allow the names . and ..";
   return undefined;
 }
 

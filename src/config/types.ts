@@ -7,7 +7,6 @@
  */
 import type { CompiledFilter } from "../filter/mod.ts";
 import type { ChangeOp } from "../model.ts";
-import type { DebeziumOptions } from "../pipeline/debezium.ts";
 import type { TableName } from "./tables.ts";
 import type { TopicRenderer } from "./topics.ts";
 
@@ -65,6 +64,11 @@ export interface SourceConfig {
   /** Backoff between reconnection attempts. */
   reconnect: BackoffConfig;
   /**
+   * How often a standby (its slot held by another process) checks whether
+   * the slot is free, in milliseconds: a fixed interval, not the backoff.
+   */
+  standbyPollIntervalMs: number;
+  /**
    * Whether to read the published tables' existing rows before streaming:
    * when the slot is created (`initial`), also when it was lost
    * (`when_needed`), or not at all (`never`). See `src/source/snapshot.ts`.
@@ -114,6 +118,8 @@ export interface KafkaConfig {
   maxMessageBytes: number;
   requestTimeoutMs: number;
   deadLetterTopic: string;
+  /** The compacted topic of the sources' progress records. */
+  progressTopic: string;
   /** Create missing topics (else rely on broker auto-creation). */
   createTopics: boolean;
   /** Partitions of topics pg2kafka creates. */
@@ -255,4 +261,31 @@ export interface Config {
     gracePeriodMs: number;
   };
   health: HealthConfig;
+}
+
+/** Debezium's `decimal.handling.mode`. */
+export type DecimalHandlingMode = "precise" | "double" | "string";
+/** Debezium's `time.precision.mode`. */
+export type TimePrecisionMode = "adaptive" | "adaptive_time_microseconds" | "connect";
+/** Debezium's `binary.handling.mode`. */
+export type BinaryHandlingMode = "bytes" | "base64" | "base64-url-safe" | "hex";
+/** Debezium's `interval.handling.mode`. */
+export type IntervalHandlingMode = "numeric" | "string";
+
+/** The value settings of a `format = "debezium"` target, with Debezium's meanings. */
+export interface DebeziumValueOptions {
+  readonly decimalHandlingMode: DecimalHandlingMode;
+  readonly timePrecisionMode: TimePrecisionMode;
+  readonly binaryHandlingMode: BinaryHandlingMode;
+  readonly intervalHandlingMode: IntervalHandlingMode;
+  /** Scale of `money` values in `precise` mode. */
+  readonly moneyFractionDigits: number;
+  /** Written for an unchanged TOASTed value PostgreSQL did not send. */
+  readonly unavailableValuePlaceholder: string;
+}
+
+/** The settings of a `format = "debezium"` target. */
+export interface DebeziumOptions extends DebeziumValueOptions {
+  /** Write `{"schema":…,"payload":…}` as `JsonConverter` does with `schemas.enable=true`. */
+  readonly schemas: boolean;
 }

@@ -37,6 +37,15 @@ const SIZE_UNITS: ReadonlyMap<string, number> = new Map([
   ["GiB", KIBI ** 3],
 ]);
 
+/**
+ * The longest duration (2^31 - 1 ms, about 24.8 days): the longest delay a
+ * timer takes. Deno, as browsers and Node, fires a longer one after 1 ms, so
+ * a longer duration would turn a heartbeat or a backoff into a busy loop.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+/** {@linkcode MAX_DURATION_MS} written as a duration. */
+export const MAX_DURATION_TEXT = "596h31m23.647s";
+
 const DURATION_UNIT_LIST = "ms, s, m or h";
 const SIZE_UNIT_LIST = "B, kB, MB, GB, KiB, MiB or GiB";
 
@@ -54,6 +63,7 @@ const COMPONENT = /(\d+(?:\.\d+)?)([A-Za-z]*)/y;
  *
  * readDuration("1m30s"); // { ok: true, value: 90000 }
  * readDuration("90"); // { ok: false, reason: "missing unit; use ms, s, m or h" }
+ * readDuration("600h").ok; // false: longer than a timer can wait
  * ```
  */
 export function readDuration(text: string): UnitReading {
@@ -79,6 +89,12 @@ export function readDuration(text: string): UnitReading {
     }
     previousUnitIndex = unitIndex;
     total += Number(amount) * DURATION_UNITS.get(unit)!;
+  }
+  if (total > MAX_DURATION_MS) {
+    return {
+      ok: false,
+      reason: `longer than ${MAX_DURATION_TEXT} (about 24.8 days), the longest delay a timer takes`,
+    };
   }
   return wholeNumber(total, "milliseconds");
 }

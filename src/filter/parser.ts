@@ -17,6 +17,13 @@
  * list       = "[" [ or ( "," or )* [ "," ] ] "]"
  * ```
  *
+ * A chain of `||` (or of `&&`) becomes a balanced tree, which evaluates
+ * left to right and stops early exactly as the chain does, so a filter of
+ * thousands of alternatives stays shallow. Nesting (parentheses, `!`,
+ * function calls, lists) is limited to {@linkcode MAX_FILTER_NESTING}
+ * levels: the checker and compiler recurse over the tree, and a deeper
+ * filter would overflow the stack instead of getting a clear error.
+ *
  * @module
  */
 import {
@@ -34,6 +41,9 @@ const KEYWORD_LITERALS: Readonly<Record<string, boolean | null>> = {
   false: false,
   null: null,
 };
+/** The deepest nesting of parentheses, `!`, calls and lists a filter may have. */
+export const MAX_FILTER_NESTING = 100;
+
 /** Words from other languages people type out of habit, with the operator to use instead. */
 const FOREIGN_LOGICAL_WORDS: Readonly<Record<string, string>> = { and: "&&", or: "||", not: "!" };
 
@@ -53,6 +63,8 @@ export function parse(source: string): Node {
 
 class Parser {
   #index = 0;
+  /** Open nesting levels at the current token. */
+  #depth = 0;
 
   constructor(readonly source: string, readonly tokens: readonly Token[]) {}
 
@@ -66,23 +78,40 @@ class Parser {
   }
 
   #parseOr(): Node {
-    let left = this.#parseAnd();
+    const operands = [this.#parseAnd()];
     while (this.#atPunctuator("||")) {
       this.#advance();
-      const right = this.#parseAnd();
-      left = { kind: "logical", operator: "||", left, right, start: left.start, end: right.end };
+      operands.push(this.#parseAnd());
     }
-    return left;
+    return balancedChain("||", operands);
   }
 
   #parseAnd(): Node {
-    let left = this.#parseComparison();
+    const operands = [this.#parseComparison()];
     while (this.#atPunctuator("&&")) {
       this.#advance();
-      const right = this.#parseComparison();
-      left = { kind: "logical", operator: "&&", left, right, start: left.start, end: right.end };
+      operands.push(this.#parseComparison());
     }
-    return left;
+    return balancedChain("&&", operands);
+  }
+
+  /** Parses `parse()` one nesting level deeper, refusing to go past the limit. */
+  #nested<T>(opening: Token, parse: () => T): T {
+    if (this.#depth >= MAX_FILTER_NESTING) {
+      throw new FilterSyntaxError(
+        this.source,
+        opening.start,
+        `Filter nests deeper than ${MAX_FILTER_NESTING} levels`,
+        "Each parenthesis, !, function call and list opens a level: remove redundant ones, " +
+          "or use `in [...]` for long lists of alternatives",
+      );
+    }
+    this.#depth++;
+    try {
+      return parse();
+    } finally {
+      this.#depth--;
+    }
   }
 
   #parseComparison(): Node {
@@ -116,7 +145,7 @@ class Parser {
     const token = this.#peek();
     if (this.#atPunctuator("!")) {
       this.#advance();
-      const operand = this.#parseUnary();
+      const operand = this.#nested(token, () => this.#parseUnary());
       return { kind: "not", operand, start: token.start, end: operand.end };
     }
     if (this.#atPunctuator("-")) {
@@ -191,9 +220,9 @@ class Parser {
       case "identifier":
         return this.#parseName(token);
       case "punctuator":
-        if (token.value === "[") return this.#parseList(token);
+        if (token.value === "[") return this.#nested(token, () => this.#parseList(token));
         if (token.value === "(") {
-          const inner = this.#parseOr();
+          const inner = this.#nested(token, () => this.#parseOr());
           this.#expect(")");
           return inner;
         }
@@ -219,7 +248,7 @@ class Parser {
       return path;
     }
     this.#advance();
-    const args = this.#parseSequence(")");
+    const args = this.#nested(token, () => this.#parseSequence(")"));
     const close = this.#expect(")");
     return { kind: "call", name: token.name, args, start: token.start, end: close.end };
   }
@@ -270,6 +299,18 @@ class Parser {
     const token = this.#peek();
     return token.kind === "punctuator" && token.value === value;
   }
+}
+
+/**
+ * Joins `operands` with `operator` as a balanced tree: the same left-to-right
+ * evaluation and early stop as a left-leaning chain, at logarithmic depth.
+ */
+function balancedChain(operator: "||" | "&&", operands: readonly Node[]): Node {
+  if (operands.length === 1) return operands[0];
+  const middle = operands.length >> 1;
+  const left = balancedChain(operator, operands.slice(0, middle));
+  const right = balancedChain(operator, operands.slice(middle));
+  return { kind: "logical", operator, left, right, start: left.start, end: right.end };
 }
 
 function comparisonOperator(token: Token): ComparisonOperator | undefined {

@@ -11,6 +11,7 @@
  */
 export { createKafka, proveEncoder } from "./client.ts";
 export type { EncoderName, PatchProof } from "./kafkajs_proof.ts";
+export { KafkaProgressStore, type KafkaProgressStoreOptions } from "./progress_store.ts";
 export { DEAD_LETTER_HEADER, DeadLetterError, KafkaSink } from "./sink.ts";
 export type { SinkOptions } from "./sink.ts";
 export type { CircuitState } from "./circuit_breaker.ts";

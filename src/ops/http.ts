@@ -91,7 +91,7 @@ export function createOpsHandler(
         });
       }
       const response = await route();
-      return request.method === "HEAD" ? withoutBody(response) : response;
+      return request.method === "HEAD" ? await withoutBody(response) : response;
     } catch (error) {
       log.error("HTTP endpoint {path} failed: {error}", { path, error: String(error) });
       return json(500, { error: "internal error" });
@@ -113,8 +113,12 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
   });
 }
 
-function withoutBody(response: Response): Response {
-  return new Response(null, { status: response.status, headers: response.headers });
+/** The HEAD answer: GET's status and headers, with the length of the body it leaves out. */
+async function withoutBody(response: Response): Promise<Response> {
+  const length = (await response.arrayBuffer()).byteLength;
+  const headers = new Headers(response.headers);
+  headers.set("content-length", String(length));
+  return new Response(null, { status: response.status, headers });
 }
 
 /**

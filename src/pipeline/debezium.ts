@@ -31,13 +31,13 @@
  */
 import type { ChangeEvent, ChangeOp, EventColumn, RawTuple, Row } from "../model.ts";
 import type { Lsn } from "../lsn.ts";
+import type { DebeziumOptions } from "../config/types.ts";
 import type { TablePolicy } from "./columns.ts";
 import { VERSION } from "../version.ts";
 import {
   compileDebeziumColumn,
   type ConnectSchema,
   type DebeziumColumn,
-  type DebeziumValueOptions,
   DEFAULT_DEBEZIUM_VALUE_OPTIONS,
 } from "../source/debezium_values.ts";
 
@@ -60,11 +60,7 @@ export const UNAVAILABLE_VALUE_PLACEHOLDER =
 /** `source.version`: says which program wrote the event, as Debezium's version does. */
 export const DEBEZIUM_SOURCE_VERSION = `pg2kafka-${VERSION}`;
 
-/** The settings of a `format = "debezium"` target. */
-export interface DebeziumOptions extends DebeziumValueOptions {
-  /** Write `{"schema":…,"payload":…}` as `JsonConverter` does with `schemas.enable=true`. */
-  readonly schemas: boolean;
-}
+export type { DebeziumOptions } from "../config/types.ts";
 
 /** Debezium's defaults (`schemas.enable=false`). */
 export const DEFAULT_DEBEZIUM_OPTIONS: DebeziumOptions = Object.freeze({

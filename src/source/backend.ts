@@ -54,6 +54,11 @@ export interface BackendSettings {
    * left out, the session has a pool of one connection to itself.
    */
   queries?: QueryPool;
+  /**
+   * Runs before a missing slot is created; throws to refuse (see
+   * slot_guard.ts). Without it a missing slot is simply created.
+   */
+  onMissingSlot?: () => Promise<void>;
   /** Schema-change messages; none when left out. */
   schemaChanges?: SchemaChangeSettings;
 }
@@ -81,6 +86,12 @@ const OWN_POOL: QueryPoolOptions = {
   idleTimeoutMs: 10_000,
 };
 
+/** PostgreSQL's system identifier, which tells one cluster from another. */
+async function identifySystem(replication: Sql): Promise<string> {
+  const [row] = await replication.unsafe<{ systemid: string }[]>("IDENTIFY_SYSTEM").simple();
+  return String(row.systemid);
+}
+
 /** The backend over a real PostgreSQL server. */
 export const postgresBackend: BackendFactory = (settings) => {
   const { connection, setup } = settings;
@@ -96,8 +107,17 @@ export const postgresBackend: BackendFactory = (settings) => {
       described(queries.run(async (sql) => {
         await preparePublication(sql, setup);
         if (settings.schemaChanges?.via === "trigger") await prepareDdlTrigger(sql, settings);
+        // Before the slot is created: its exported snapshot allows no other command.
+        const systemIdentifier = await identifySystem(replication);
         const mode = settings.snapshot?.mode ?? "never";
-        return await prepareSnapshotSlot(sql, replication, setup, mode);
+        const slot = await prepareSnapshotSlot(
+          sql,
+          replication,
+          setup,
+          mode,
+          settings.onMissingSlot,
+        );
+        return { ...slot, systemIdentifier };
       })),
     publishedPrimaryKeys: () =>
       described(queries.run((sql) => loadPublishedPrimaryKeys(sql, setup.publication))),

@@ -21,27 +21,21 @@
 import type { EventColumn } from "../model.ts";
 import { ValueConversionError } from "./errors.ts";
 import { builtinTypeName, builtinTypeOid, daysFromCivil, parseArrayLiteral } from "./values.ts";
+import type {
+  BinaryHandlingMode,
+  DebeziumValueOptions,
+  DecimalHandlingMode,
+  IntervalHandlingMode,
+  TimePrecisionMode,
+} from "../config/types.ts";
 
-/** Debezium's `decimal.handling.mode`. */
-export type DecimalHandlingMode = "precise" | "double" | "string";
-/** Debezium's `time.precision.mode`. */
-export type TimePrecisionMode = "adaptive" | "adaptive_time_microseconds" | "connect";
-/** Debezium's `binary.handling.mode`. */
-export type BinaryHandlingMode = "bytes" | "base64" | "base64-url-safe" | "hex";
-/** Debezium's `interval.handling.mode`. */
-export type IntervalHandlingMode = "numeric" | "string";
-
-/** The value settings of a `format = "debezium"` target, with Debezium's meanings. */
-export interface DebeziumValueOptions {
-  readonly decimalHandlingMode: DecimalHandlingMode;
-  readonly timePrecisionMode: TimePrecisionMode;
-  readonly binaryHandlingMode: BinaryHandlingMode;
-  readonly intervalHandlingMode: IntervalHandlingMode;
-  /** Scale of `money` values in `precise` mode. */
-  readonly moneyFractionDigits: number;
-  /** Written for an unchanged TOASTed value PostgreSQL did not send. */
-  readonly unavailableValuePlaceholder: string;
-}
+export type {
+  BinaryHandlingMode,
+  DebeziumValueOptions,
+  DecimalHandlingMode,
+  IntervalHandlingMode,
+  TimePrecisionMode,
+} from "../config/types.ts";
 
 /** Debezium's defaults. */
 export const DEFAULT_DEBEZIUM_VALUE_OPTIONS: DebeziumValueOptions = Object.freeze({

@@ -38,6 +38,8 @@ export interface SlotSetup {
 export interface SlotState {
   /** Whether this start created the slot. */
   created: boolean;
+  /** PostgreSQL's system identifier (IDENTIFY_SYSTEM), when the backend read it. */
+  systemIdentifier?: string;
   /** The slot's `confirmed_flush_lsn` (or consistent point when just created). */
   confirmedFlushLsn: Lsn;
   /**
@@ -54,6 +56,32 @@ export class SourceSetupError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "SourceSetupError";
+  }
+}
+
+/**
+ * The slot this source streamed from is gone (dropped, or its WAL removed)
+ * and the config does not allow replacing it: the changes it held are lost
+ * to pg2kafka, so the source stops rather than skip them silently.
+ */
+export class SlotLostError extends SourceSetupError {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "SlotLostError";
+  }
+}
+
+/** The slot streams to another process: this one is a standby until it is free. */
+export class SlotBusyError extends SourceSetupError {
+  /** The PID of the walsender that holds the slot. */
+  readonly activePid: number;
+
+  /** Creates the error. */
+  constructor(message: string, activePid: number) {
+    super(message);
+    this.name = "SlotBusyError";
+    this.activePid = activePid;
   }
 }
 
@@ -189,13 +217,17 @@ export async function prepareSlot(
   }
   if (!slot.here) throw new SourceSetupError(`${name} belongs to database "${slot.database}"`);
   if (slot.wal_status === "lost") {
-    throw new SourceSetupError(
-      `${name} is lost (the WAL it needed was removed): drop it and start again with a snapshot`,
+    throw new SlotLostError(
+      `${name} is lost (the WAL it needed was removed): the changes it held are gone. ` +
+        `To start again with a snapshot (every row sent again), set snapshot = "when_needed" ` +
+        `and restart pg2kafka`,
     );
   }
   if (slot.active_pid !== null) {
-    throw new SourceSetupError(
-      `${name} is active in another process (PID ${slot.active_pid}): stop it or use another slot`,
+    throw new SlotBusyError(
+      `${name} is active in another process (PID ${slot.active_pid}): waiting as a standby ` +
+        `until it is free (stop that process, or use another slot)`,
+      slot.active_pid,
     );
   }
   if (setup.failover) await makeFailoverSlot(sql, replication, setup.slot);

@@ -155,6 +155,11 @@ async function dropSlot(sql: Sql, name: string): Promise<void> {
  * under `when_needed`, and creates a new slot with an exported snapshot
  * (`snapshotName` in the result) unless the mode is `never`.
  *
+ * `onMissingSlot` runs before a missing slot is created (not when the slot
+ * of an unfinished snapshot was dropped): it throws to refuse, e.g. a
+ * {@linkcode import("./slot.ts").SlotLostError} for a source that streamed
+ * from the slot before (see slot_guard.ts).
+ *
  * @throws {import("./slot.ts").SourceSetupError} as `prepareSlot` does.
  */
 export async function prepareSnapshotSlot(
@@ -162,9 +167,12 @@ export async function prepareSnapshotSlot(
   replication: Sql,
   setup: SlotSetup,
   mode: SnapshotMode,
+  onMissingSlot?: () => Promise<void>,
 ): Promise<SlotState> {
-  await dropUnfinishedSnapshot(sql, setup.slot);
+  const restarting = await dropUnfinishedSnapshot(sql, setup.slot);
   const existing = await findSlot(sql, setup.slot);
+  // An unfinished snapshot's slot was dropped above on purpose: it is no loss.
+  if (existing === undefined && setup.createSlot && !restarting) await onMissingSlot?.();
   if (existing?.wal_status === "lost" && mode === "when_needed") {
     log.warn("Replication slot {slot} was lost; dropping it to snapshot again (when_needed)", {
       slot: setup.slot,
@@ -186,10 +194,13 @@ export async function prepareSnapshotSlot(
   }
 }
 
-/** Drops the slot and the marker an unfinished snapshot left behind, if any. */
-async function dropUnfinishedSnapshot(sql: Sql, slot: string): Promise<void> {
+/**
+ * Drops the slot and the marker an unfinished snapshot left behind, if any;
+ * true when there was one.
+ */
+async function dropUnfinishedSnapshot(sql: Sql, slot: string): Promise<boolean> {
   const marker = snapshotMarkerName(slot);
-  if (await findSlot(sql, marker) === undefined) return;
+  if (await findSlot(sql, marker) === undefined) return false;
   const unfinished = await findSlot(sql, slot);
   if (unfinished !== undefined && unfinished.active_pid !== null) {
     throw new SnapshotError(
@@ -203,6 +214,7 @@ async function dropUnfinishedSnapshot(sql: Sql, slot: string): Promise<void> {
   );
   if (unfinished !== undefined) await dropSlot(sql, slot);
   await dropSlot(sql, marker);
+  return true;
 }
 
 /** A snapshot could not be taken; the message says why. */

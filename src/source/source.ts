@@ -28,7 +28,7 @@
 import { formatLsn, type Lsn } from "../lsn.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
 import { logger } from "../telemetry/log.ts";
-import { Backoff, type BackoffOptions } from "../backoff.ts";
+import type { BackoffOptions } from "../backoff.ts";
 import {
   type InflightAccount,
   type OutgoingMessage,
@@ -53,7 +53,11 @@ import {
   type RelationMessage,
   type UpdateMessage,
 } from "./pgoutput.ts";
+import type { ProgressStore } from "../progress/mod.ts";
 import type { SlotSetup } from "./slot.ts";
+import { SlotGuard } from "./slot_guard.ts";
+import { ProgressRecorder } from "./progress_recorder.ts";
+import { explainSessionError, type NextStep, ReconnectPolicy } from "./reconnect_policy.ts";
 import { Heartbeat, type HeartbeatSettings } from "./heartbeat.ts";
 import { type BeforeStreaming, type SnapshotSettings, snapshotStep } from "./snapshot.ts";
 import type { ReplicationStream } from "./stream.ts";
@@ -70,6 +74,8 @@ export interface SourceSettings {
   messages: boolean;
   values: ValueOptions;
   reconnect: BackoffOptions;
+  /** How often a standby checks whether its slot is free (default 1 s). */
+  standbyPollIntervalMs?: number;
   /** The initial snapshot (see snapshot.ts); none when left out. */
   snapshot?: SnapshotSettings;
   /** Heartbeats (see heartbeat.ts); none when left out. */
@@ -88,10 +94,24 @@ export interface SourceDependencies {
   account: InflightAccount;
   metrics: Metrics;
   targets: readonly RouteTarget[];
+  /** Where the source's progress record lives (see slot_guard.ts); none when left out. */
+  progress?: ProgressStore;
 }
 
 /** Where a source stands, for /ready and `health`. */
-export type SourceStatus = "starting" | "streaming" | "paused" | "reconnecting" | "stopped";
+export type SourceStatus =
+  | "starting"
+  | "streaming"
+  | "paused"
+  | "reconnecting"
+  /** Another process holds the slot: this one takes over when it is free. */
+  | "standby"
+  /** Stopped for good: the slot it streamed from is lost (see slot_guard.ts). */
+  | "failed"
+  | "stopped";
+
+/** How often a standby checks its slot when the settings name no interval. */
+const DEFAULT_STANDBY_POLL_MS = 1_000;
 
 const log = logger("source");
 
@@ -100,7 +120,11 @@ export class Source {
   readonly #settings: SourceSettings;
   readonly #deps: SourceDependencies;
   readonly #openBackend: BackendFactory;
-  readonly #backoff: Backoff;
+  readonly #policy: ReconnectPolicy;
+  readonly #guard: SlotGuard;
+  readonly #recorder: ProgressRecorder | null;
+  /** When the source became a standby, while it is one. */
+  #standbySince: number | null = null;
   readonly #pipeline: PipelineContext;
   #status: SourceStatus = "starting";
   #lastError: string | null = null;
@@ -123,7 +147,23 @@ export class Source {
     this.#settings = settings;
     this.#deps = deps;
     this.#openBackend = openBackend;
-    this.#backoff = new Backoff(settings.reconnect);
+    this.#policy = new ReconnectPolicy({
+      reconnect: settings.reconnect,
+      standbyPollIntervalMs: settings.standbyPollIntervalMs ?? DEFAULT_STANDBY_POLL_MS,
+    });
+    const { slot } = settings.setup;
+    this.#guard = new SlotGuard({
+      source: settings.name,
+      slot,
+      snapshotMode: settings.snapshot?.mode ?? "never",
+      store: deps.progress ?? null,
+    });
+    this.#recorder = deps.progress === undefined ? null : new ProgressRecorder(deps.progress, {
+      source: settings.name,
+      slot,
+      database: settings.connection.database,
+      intervalMs: settings.statusIntervalMs,
+    });
     this.#pipeline = {
       source: settings.name,
       database: settings.connection.database,
@@ -178,39 +218,68 @@ export class Source {
     return this.#session?.pipeline?.pendingMessages ?? 0;
   }
 
-  /** Runs sessions until {@linkcode stop}, reconnecting with backoff. */
+  /**
+   * Runs sessions until {@linkcode stop}: reconnecting with backoff, polling
+   * as a standby while another process holds the slot, and ending with status
+   * `failed` when the slot is lost (see reconnect_policy.ts).
+   */
   async run(): Promise<void> {
     while (!this.#stopping) {
+      let error: unknown = null;
       try {
         await this.#runSession();
         if (this.#stopping) break;
         const { host, port } = this.#settings.connection;
         this.#lastError = `Replication connection to ${host}:${port} closed by the server`;
-      } catch (error) {
+      } catch (caught) {
         if (this.#stopping) break;
-        this.#lastError = error instanceof Error ? error.message : String(error);
+        error = caught;
+        this.#lastError = explainSessionError(caught, this.#settings.setup.slot);
       }
-      const lostStream = this.#status === "streaming";
-      this.#status = "reconnecting";
-      this.#deps.metrics.reconnects.labels(this.name).inc();
-      const delayMs = this.#backoff.next();
-      const message = lostStream
-        ? "Source {source} lost its stream, reconnecting in {delayMs} ms: {error}"
-        : "Source {source} could not start streaming, retrying in {delayMs} ms: {error}";
-      log.error(message, {
-        source: this.name,
-        slot: this.#settings.setup.slot,
-        attempt: this.#backoff.attempts,
-        delayMs,
-        error: this.#lastError,
-      });
+      const step = this.#policy.next(error);
+      if (step.kind === "stop") {
+        this.#status = "failed";
+        log.fatal("Source {source} stopped: {error}", {
+          source: this.name,
+          slot: this.#settings.setup.slot,
+          error: this.#lastError,
+        });
+        return;
+      }
+      this.#logNextStep(step);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delayMs);
+        const timer = setTimeout(resolve, step.delayMs);
         this.#wakeUp = () => (clearTimeout(timer), resolve());
       });
       this.#wakeUp = null;
     }
     this.#status = "stopped";
+  }
+
+  /** Logs the step after a session and moves the status to match. */
+  #logNextStep(step: Exclude<NextStep, { kind: "stop" }>): void {
+    const context = { source: this.name, slot: this.#settings.setup.slot, error: this.#lastError };
+    if (step.kind === "standby") {
+      // Logged once on entering standby, not at every poll.
+      if (this.#status !== "standby") {
+        this.#standbySince = Date.now();
+        log.info(
+          "Source {source} is a standby: slot {slot} is held by PID {activePid}; checking " +
+            "every {delayMs} ms",
+          { ...context, activePid: step.activePid, delayMs: step.delayMs },
+        );
+      }
+      this.#status = "standby";
+      return;
+    }
+    const lostStream = this.#status === "streaming";
+    this.#status = "reconnecting";
+    this.#standbySince = null;
+    this.#deps.metrics.reconnects.labels(this.name).inc();
+    const message = lostStream
+      ? "Source {source} lost its stream, reconnecting in {delayMs} ms: {error}"
+      : "Source {source} could not start streaming, retrying in {delayMs} ms: {error}";
+    log.error(message, { ...context, attempt: step.attempt, delayMs: step.delayMs });
   }
 
   /**
@@ -222,12 +291,17 @@ export class Source {
   async stop(graceMs: number): Promise<boolean> {
     this.#stopping = true;
     this.#wakeUp?.();
-    return await this.#session?.close(graceMs) ?? true;
+    const drained = await this.#session?.close(graceMs) ?? true;
+    await this.#recorder?.stop();
+    return drained;
   }
 
   async #runSession(): Promise<void> {
     const { setup } = this.#settings;
-    const backend = this.#openBackend(this.#settings);
+    const backend = this.#openBackend({
+      ...this.#settings,
+      onMissingSlot: () => this.#guard.checkMissingSlot(),
+    });
     let heartbeat: Heartbeat | null = null;
     try {
       const slot = await backend.prepare();
@@ -239,26 +313,40 @@ export class Source {
         });
       }
       if (this.#stopping) return;
-      const session = new Session(this.#settings, this.#pipeline, backend);
+      const session = new Session(this.#settings, this.#pipeline, backend, (lsn) => {
+        this.#recorder?.confirmed(lsn);
+      });
       this.#session = session;
       await session.start(slot.confirmedFlushLsn, snapshotStep(this.#settings, this.#deps, slot));
       heartbeat = Heartbeat.start(this.#settings);
-      this.#status = "streaming";
-      this.#backoff.reset();
-      log.info("Source {source} streaming slot {slot} from {lsn}", {
-        source: this.name,
-        slot: setup.slot,
-        lsn: formatLsn(slot.confirmedFlushLsn),
-      });
+      this.#markStreaming(slot.confirmedFlushLsn, slot.systemIdentifier ?? "");
       const error = await session.closed;
       if (error) throw error;
     } finally {
       const pipeline = this.#session?.pipeline;
+      this.#policy.sessionEnded(this.#session?.sentFlushLsn ?? null);
       if (pipeline) this.#lastFlushLsn = pipeline.flushLsn;
       this.#session = null;
       await heartbeat?.stop();
       await backend.close();
     }
+  }
+
+  /** A session streams: noted by the guard, the progress record and the logs. */
+  #markStreaming(lsn: Lsn, systemIdentifier: string): void {
+    const context = { source: this.name, slot: this.#settings.setup.slot, lsn: formatLsn(lsn) };
+    if (this.#standbySince !== null) {
+      log.info("Source {source} took over slot {slot} after {standbyMs} ms as a standby", {
+        ...context,
+        standbyMs: Date.now() - this.#standbySince,
+      });
+      this.#standbySince = null;
+    }
+    this.#status = "streaming";
+    this.#guard.markStreamed();
+    this.#recorder?.started(systemIdentifier, lsn);
+    this.#policy.sessionStarted(lsn);
+    log.info("Source {source} streaming slot {slot} from {lsn}", context);
   }
 }
 
@@ -301,12 +389,22 @@ class Session {
   readonly #stopSignal = new AbortController();
   /** Set once the stream ended: late acks schedule no status update. */
   #ended = false;
+  /** Told each flush LSN sent to PostgreSQL (the progress record follows it). */
+  readonly #onConfirmed: (lsn: Lsn) => void;
+  /** The last flush LSN sent to PostgreSQL, or null before the first status update. */
+  sentFlushLsn: Lsn | null = null;
   readonly #schemaChanges: SchemaChangeTap | null;
 
-  constructor(settings: SourceSettings, context: PipelineContext, backend: SessionBackend) {
+  constructor(
+    settings: SourceSettings,
+    context: PipelineContext,
+    backend: SessionBackend,
+    onConfirmed: (lsn: Lsn) => void = () => {},
+  ) {
     this.#settings = settings;
     this.#context = context;
     this.#backend = backend;
+    this.#onConfirmed = onConfirmed;
     this.#decoder = new ChangeDecoder(settings.values, (id) => this.#primaryKeys.get(id));
     const via = settings.schemaChanges?.via;
     this.#schemaChanges = via === undefined ? null : new SchemaChangeTap(via, this.#decoder);
@@ -555,6 +653,8 @@ class Session {
     if (stream === null || pipeline === null) return;
     const flush = pipeline.flushLsn;
     stream.sendStatus(flush);
+    this.sentFlushLsn = flush;
+    this.#onConfirmed(flush);
     const lag = stream.lastReceived > flush ? stream.lastReceived - flush : 0n;
     this.#context.metrics.lagBytes.labels(this.#settings.name).set(Number(lag));
   }

@@ -215,6 +215,18 @@ export class Metrics {
     labelNames: ["source"] as const,
     registers: [this.registry],
   });
+  readonly sourceStandby = new Gauge({
+    name: "pg2kafka_source_standby",
+    help: "1 while another process holds the source's slot and this one waits to take over.",
+    labelNames: ["source"] as const,
+    registers: [this.registry],
+  });
+  readonly sourceFailed = new Gauge({
+    name: "pg2kafka_source_failed",
+    help: "1 when the source stopped for good: the slot it streamed from is lost.",
+    labelNames: ["source"] as const,
+    registers: [this.registry],
+  });
   readonly kafkaReachable = new Gauge({
     name: "pg2kafka_kafka_reachable",
     help: "1 when the last metadata request to Kafka succeeded, else 0.",

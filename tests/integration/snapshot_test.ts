@@ -36,6 +36,8 @@ const WRITER_PAUSE_MS = 5;
 /** How long the writer goes on once streaming started, to cross the seam for sure. */
 const WRITES_AFTER_STREAMING_MS = 2_000;
 const SNAPSHOT_TIMEOUT_MS = 240_000;
+/** Exit code of `pg2kafka run` when every source's slot is lost (main.ts). */
+const EXIT_SLOT_LOST = 5;
 
 interface Fixture {
   table: string;
@@ -389,12 +391,12 @@ Deno.test(
       assert.ok(!second.lines.some((line) => /Snapshot of source/.test(line)));
       assert.equal((await second.stop("SIGTERM")).code, 0);
 
-      // A lost slot: initial gives up on it, when_needed replaces it and snapshots again.
+      // A lost slot: initial stops (exit 5), when_needed replaces it and snapshots again.
       await loseSlot(sql, fx.slot);
       await sql.unsafe(`INSERT INTO ${fx.table} VALUES (7, 0, 'while lost')`);
       const initial = start(configFor(fx, `snapshot = "initial"`));
       await initial.waitForLine(/is lost \(the WAL it needed was removed\)/);
-      assert.equal((await initial.stop("SIGTERM")).code, 0);
+      assert.equal((await initial.status).code, EXIT_SLOT_LOST);
       await restoreWalKeepSize();
       const third = start(whenNeeded);
       await third.waitForLine(/was lost; dropping it to snapshot again/);

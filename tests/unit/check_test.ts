@@ -175,6 +175,15 @@ Deno.test("judgePostgres() fails missing tables and warns about tables without a
   assert.deepEqual(verdicts({ tables: full }, "warn"), []);
 });
 
+Deno.test("judgePostgres() does not call a REPLICA IDENTITY NOTHING table with a primary key keyless", () => {
+  const nothing = withLines({ identity: "nothing", hasPrimaryKey: true });
+  assert.deepEqual(verdicts({ tables: nothing }, "warn"), [
+    "table public.lines has REPLICA IDENTITY NOTHING although it has a primary key: its " +
+    "messages are keyed by that key, but PostgreSQL refuses its UPDATE and DELETE once " +
+    "published; ALTER TABLE public.lines REPLICA IDENTITY DEFAULT",
+  ]);
+});
+
 Deno.test("judgePostgres() fails a publication it may not create, alter, or that misses tables", () => {
   assert.deepEqual(verdicts({}, "fail", "create_publication = false"), [
     'publication "cdc" does not exist and create_publication = false: ' +

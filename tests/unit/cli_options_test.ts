@@ -33,3 +33,22 @@ Deno.test("main() exits 2 on an option the command does not take", async () => {
   }
   assert.match(errors[0], /option --json does not apply to "run"/);
 });
+
+Deno.test("main() exits 2 on health --url that is not an http(s) URL", async () => {
+  const configPath = await Deno.makeTempFile({ suffix: ".toml" });
+  await Deno.writeTextFile(
+    configPath,
+    '[source]\ndatabase = "app"\nuser = "app"\ntables = ["public.orders"]\n' +
+      '[kafka]\nbrokers = ["127.0.0.1:9092"]\n[[targets]]\nname = "t"\ntables = ["public.orders"]\n',
+  );
+  const errors: string[] = [];
+  const original = console.error;
+  console.error = (message: string) => errors.push(message);
+  try {
+    assert.equal(await main(["health", "-c", configPath, "--url", "not-a-url"]), EXIT.usage);
+  } finally {
+    console.error = original;
+    await Deno.remove(configPath);
+  }
+  assert.match(errors[0], /--url expects an http:\/\/ or https:\/\/ URL .*found "not-a-url"/);
+});

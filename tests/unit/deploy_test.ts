@@ -21,7 +21,7 @@ Deno.test({
   fn: async () => {
     const result = await run("promtool", ["check", "rules", RULES]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    assert.match(result.stdout, /SUCCESS: 9 rules found/);
+    assert.match(result.stdout, /SUCCESS: 10 rules found/);
   },
 });
 
@@ -53,7 +53,9 @@ Deno.test("the alert rules name only metrics pg2kafka exports", async () => {
     "pg2kafka_kafka_reachable",
     "pg2kafka_replication_lag_seconds",
     "pg2kafka_slot_retained_wal_bytes",
+    "pg2kafka_source_failed",
     "pg2kafka_source_paused",
+    "pg2kafka_source_standby",
     "pg2kafka_source_streaming",
   ]);
 });

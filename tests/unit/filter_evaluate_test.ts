@@ -347,3 +347,21 @@ Deno.test("evaluate() works on the example from the config documentation", () =>
   assert.equal(filter.evaluate(input({ old: { status: "paid" } })), false);
   assert.equal(filter.evaluate(input({ op: "insert", old: { status: "new" } })), false);
 });
+
+Deno.test("evaluate() runs a balanced chain left to right and stops as a chain does", () => {
+  // The failing comparison is never reached: an earlier operand decides.
+  assertResults([
+    ["new.id == 1 || new.id == 42 || new.id startsWith '4' || new.id == 3", true],
+    ["new.id == 42 && new.id == 1 && new.id startsWith '4' && new.id == 3", false],
+  ]);
+  assert.match(
+    runtimeError("new.id == 1 || new.id == 2 || new.id startsWith '4' || new.id == 42").message,
+    /needs strings, got a number/,
+  );
+});
+
+Deno.test("evaluate() handles a filter of 8,000 alternatives", () => {
+  const source = Array.from({ length: 8_000 }, (_, i) => `new.id == ${i + 100}`).join(" || ");
+  assert.equal(run(source), false);
+  assert.equal(run(`${source} || new.id == 42`), true);
+});

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { Node } from "../../src/filter/ast.ts";
 import { tokenize } from "../../src/filter/lexer.ts";
-import { parse } from "../../src/filter/parser.ts";
+import { FilterSyntaxError } from "../../src/filter/errors.ts";
+import { MAX_FILTER_NESTING, parse } from "../../src/filter/parser.ts";
 
 /** Prints a tree as fully parenthesized prefix notation, to assert its shape. */
 function show(node: Node): string {
@@ -96,9 +97,39 @@ Deno.test("parse() gives every word operator the precedence of ==", () => {
   }
 });
 
-Deno.test("parse() associates && and || to the left", () => {
-  assert.equal(show(parse("a && b && c")), "(&& (&& a b) c)");
-  assert.equal(show(parse("a || b || c")), "(|| (|| a b) c)");
+Deno.test("parse() joins chains of && and || as balanced trees, operands in order", () => {
+  assert.equal(show(parse("a && b && c")), "(&& a (&& b c))");
+  assert.equal(show(parse("a || b || c || d")), "(|| (|| a b) (|| c d))");
+  assert.equal(show(parse("a || b && c || d")), "(|| a (|| (&& b c) d))");
+});
+
+/** The depth of a syntax tree. */
+function depth(node: Node): number {
+  const children = Object.values(node).filter((value): value is Node =>
+    typeof value === "object" && value !== null && "kind" in value
+  );
+  return 1 + Math.max(0, ...children.map(depth));
+}
+
+Deno.test("parse() keeps a filter of 8,000 alternatives shallow", () => {
+  const source = Array.from({ length: 8_000 }, (_, i) => `new.id == ${i}`).join(" || ");
+  assert.ok(depth(parse(source)) < 20);
+});
+
+Deno.test("parse() refuses nesting past MAX_FILTER_NESTING with a syntax error, not a stack overflow", () => {
+  const nested = (levels: number) => "(".repeat(levels) + "a" + ")".repeat(levels);
+  parse(nested(MAX_FILTER_NESTING));
+  for (
+    const source of [nested(MAX_FILTER_NESTING + 1), nested(2_000), "!".repeat(10_000) + "a"]
+  ) {
+    assert.throws(() => parse(source), (error: Error) => {
+      assert.ok(error instanceof FilterSyntaxError, String(error));
+      assert.match(error.message, /^Filter nests deeper than 100 levels at /);
+      return true;
+    });
+  }
+  assert.throws(() => parse("f(".repeat(200) + ")".repeat(200)), /nests deeper than 100/);
+  assert.throws(() => parse("[".repeat(200) + "]".repeat(200)), /nests deeper than 100/);
 });
 
 Deno.test("parse() records where each node starts and ends", () => {

@@ -8,6 +8,7 @@ import {
   formatBytes,
   HEALTH_EXIT,
   healthLine,
+  isHttpUrl,
   type SlotCheck,
   thresholdsOf,
 } from "../../src/cli/health.ts";
@@ -236,4 +237,29 @@ Deno.test("checkConnector() reports a closed port or a foreign answer as unreach
   assert.match(closed.detail, /refused/i, 'the cause, not just "fetch failed"');
   const skipped = await checkConnector({ url: null, token: null, skipReason: "off", timeoutMs: 1 });
   assert.deepEqual([skipped.state, skipped.detail], ["skipped", "off"]);
+});
+
+Deno.test("checkConnector() reports a connector whose sources are all standby as standby", async () => {
+  const standby: ReadinessReport = {
+    ...readiness(false),
+    checks: [
+      { check: "pipeline", ok: true, detail: "running" },
+      { check: "source", source: "main", ok: false, detail: "standby: slot held by PID 42" },
+    ],
+  };
+  await withReadyServer(() => Response.json(standby, { status: 503 }), async (url) => {
+    const check = await checkConnector({ url, token: null, timeoutMs: 2000 });
+    assert.equal(check.state, "standby");
+    const report = assessHealth(check, [slot()], THRESHOLDS);
+    assert.deepEqual([report.status, report.exitCode], ["healthy", 0]);
+    assert.match(healthLine(report), /^OK: connector standby; slot pg2kafka active/);
+  });
+});
+
+Deno.test("isHttpUrl() accepts http(s) URLs only, as health --url needs", () => {
+  assert.ok(isHttpUrl("http://127.0.0.1:9187"));
+  assert.ok(isHttpUrl("https://connector.example:443/"));
+  for (const bad of ["not-a-url", "127.0.0.1:9187", "ftp://host/", ""]) {
+    assert.equal(isHttpUrl(bad), false, bad);
+  }
 });

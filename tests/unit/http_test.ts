@@ -264,3 +264,23 @@ Deno.test("Metrics.render() shows refined lags and keeps what the sink reported"
   assert.match(text, /^pg2kafka_build_info\{version="[^"]+",deno="[^"]+",encoder="[^"]+"\} 1$/m);
   assert.doesNotMatch(text, /process_|nodejs_/);
 });
+
+Deno.test("serveOps() answers HEAD /metrics and /ready with the length GET's body has", async () => {
+  const server = serveOps(
+    { hostname: "127.0.0.1", port: 0 },
+    createOpsHandler(endpoints(), { token: null }),
+  );
+  try {
+    for (const path of ["/metrics", "/ready"]) {
+      const get = await fetch(`${server.url}${path}`);
+      const length = new TextEncoder().encode(await get.text()).byteLength;
+      const head = await fetch(`${server.url}${path}`, { method: "HEAD" });
+      await head.body?.cancel();
+      assert.equal(head.status, 200, path);
+      assert.notEqual(length, 0);
+      assert.equal(head.headers.get("content-length"), String(length), path);
+    }
+  } finally {
+    await server.shutdown();
+  }
+});

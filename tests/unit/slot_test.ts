@@ -114,13 +114,14 @@ Deno.test("prepareSlot() refuses slots another plugin, database or process owns,
     ],
     [
       { wal_status: "lost" },
-      'Replication slot "orders_slot" is lost (the WAL it needed was removed): ' +
-      "drop it and start again with a snapshot",
+      'Replication slot "orders_slot" is lost (the WAL it needed was removed): the changes it ' +
+      "held are gone. To start again with a snapshot (every row sent again), set snapshot = " +
+      '"when_needed" and restart pg2kafka',
     ],
     [
       { active_pid: 4242 },
-      'Replication slot "orders_slot" is active in another process (PID 4242): ' +
-      "stop it or use another slot",
+      'Replication slot "orders_slot" is active in another process (PID 4242): waiting as a ' +
+      "standby until it is free (stop that process, or use another slot)",
     ],
   ];
   for (const [row, message] of cases) {
