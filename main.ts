@@ -314,7 +314,13 @@ async function run(path: string): Promise<number> {
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
-  await connector.start();
+  try {
+    await connector.start();
+  } catch (error) {
+    // A broker without a protocol version pg2kafka needs, an HTTP address in use: say what, exit.
+    log.fatal("Could not start: {error}", { error: (error as Error).message });
+    return EXIT.failed;
+  }
   connector.onFailure((error) => {
     log.fatal("Stopping: {error}. The slot keeps every unacknowledged change.", {
       error: error.message,

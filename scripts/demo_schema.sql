@@ -1,5 +1,6 @@
 -- The tables config.example.toml publishes, for the demo and `deno task dev`.
--- Idempotent: every run may apply it again.
+-- Idempotent: every run may apply it again (quietly).
+SET client_min_messages = warning;
 CREATE TABLE IF NOT EXISTS customers (id int PRIMARY KEY, name text NOT NULL, email text);
 CREATE TABLE IF NOT EXISTS orders (
   id bigserial PRIMARY KEY,

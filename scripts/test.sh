@@ -56,17 +56,23 @@ ensure_test_tools() {
 }
 ensure_test_tools
 
-stack_was_running=false
-if bash scripts/stack.sh status | grep -q "kafka: running" &&
-  bash scripts/stack.sh status | grep -q "postgresql: running"; then
-  stack_was_running=true
-fi
+# Stop afterwards only what this run starts: a stack already up (the demo's,
+# a developer's) stays up. The status is read whole first: `status | grep -q`
+# under pipefail fails at random when grep stops reading early.
+stack_status="$(bash scripts/stack.sh status)"
+pg_was_running=false kafka_was_running=false
+grep -q "^postgresql: running" <<<"$stack_status" && pg_was_running=true
+grep -q "^kafka: running" <<<"$stack_status" && kafka_was_running=true
 started=$SECONDS
 bash scripts/stack.sh up
 echo "== local stack ready in $((SECONDS - started))s"
 eval "$(bash scripts/stack.sh env)"
+bash scripts/stack.sh versions
 
-stop_stack() { [[ "$stack_was_running" == true ]] || bash scripts/stack.sh down; }
+stop_stack() {
+  [[ "$kafka_was_running" == true ]] || bash scripts/stack.sh kafka-stop
+  [[ "$pg_was_running" == true ]] || bash scripts/stack.sh pg-stop
+}
 trap stop_stack EXIT
 
 echo "== deno test"

@@ -520,6 +520,7 @@ function sourceSettings(
     setup: {
       slot: source.slot,
       createSlot: source.createSlot,
+      failover: source.failoverSlot,
       publication: source.publication,
       createPublication: source.createPublication,
       alterPublication: source.alterPublication,

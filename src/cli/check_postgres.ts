@@ -258,6 +258,7 @@ export function judgePostgres(source: SourceConfig, facts: PostgresFacts): Check
       ? line("ok", "replication connection accepted (IDENTIFY_SYSTEM)")
       : line("fail", `replication connection refused: ${facts.replicationError}`),
     judgeSlot(source, facts, line),
+    judgeFailoverSlot(source, facts, line),
     judgeTablesExist(source, facts, line),
     ...judgeKeys(facts, line),
     judgePublication(source, facts, line),
@@ -309,6 +310,25 @@ function judgeRole(facts: PostgresFacts, line: Line): CheckLine {
   return line(
     "fail",
     `role ${name} lacks the REPLICATION attribute: ALTER ROLE ${name} WITH REPLICATION`,
+  );
+}
+
+/** The first major release with failover slots. */
+const FAILOVER_SLOTS_SINCE_MAJOR = 17;
+
+function judgeFailoverSlot(
+  source: SourceConfig,
+  facts: PostgresFacts,
+  line: Line,
+): CheckLine | null {
+  if (!source.failoverSlot) return null;
+  if (parseInt(facts.serverVersion, 10) >= FAILOVER_SLOTS_SINCE_MAJOR) {
+    return line("ok", "failover_slot: the slot is (or becomes) a failover slot");
+  }
+  return line(
+    "fail",
+    `failover_slot = true needs PostgreSQL 17 or later, but the server is ${facts.serverVersion}: ` +
+      "set failover_slot = false, or upgrade the server",
   );
 }
 

@@ -94,6 +94,7 @@ function resolveSource(source: ValidatedSource, baseDir: string): SourceConfig {
     sslCaFile: optionalPath(baseDir, source.ssl_ca_file),
     slot: source.slot,
     createSlot: source.create_slot,
+    failoverSlot: source.failover_slot,
     publication: source.publication,
     createPublication: source.create_publication,
     alterPublication: source.alter_publication,

@@ -108,6 +108,7 @@ const sourceFields = {
   ssl_ca_file: z.string().prefault(""),
   slot: slotName().prefault(DEFAULT_SLOT),
   create_slot: z.boolean().prefault(true),
+  failover_slot: z.boolean().prefault(false),
   publication: identifier("a publication name").prefault("pg2kafka"),
   create_publication: z.boolean().prefault(true),
   alter_publication: z.boolean().prefault(false),

@@ -41,6 +41,8 @@ export interface SourceConfig {
   slot: string;
   /** Create the slot when it does not exist. */
   createSlot: boolean;
+  /** Create (or turn) the slot into a failover slot, kept on standbys (PostgreSQL 17+). */
+  failoverSlot: boolean;
   /** Publication name (validated identifier). */
   publication: string;
   /** Create the publication when it does not exist. */

@@ -32,6 +32,14 @@ import {
 } from "../sink.ts";
 import { logger } from "../telemetry/log.ts";
 import { CIRCUIT_STATE_VALUE, type Metrics } from "../telemetry/metrics.ts";
+import {
+  brokerReleaseLine,
+  formatApisInUse,
+  negotiateApiVersions,
+  producerApis,
+  readBrokerApiVersions,
+  UnsupportedBrokerError,
+} from "./api_versions.ts";
 import { CircuitBreaker, type CircuitState } from "./circuit_breaker.ts";
 import {
   classifyError,
@@ -193,9 +201,15 @@ export class KafkaSink<M extends SinkMessage = SinkMessage> implements Sink<M> {
     this.#failureListeners.push(listener);
   }
 
-  /** Connects the producer (retrying until Kafka answers) and starts the send loop. */
+  /**
+   * Connects the producer (retrying until Kafka answers), checks the broker
+   * accepts the protocol versions pg2kafka speaks, and starts the send loop.
+   *
+   * @throws {UnsupportedBrokerError} when the broker lacks one of them.
+   */
   async start(): Promise<void> {
     await this.#untilSuccess("connect", () => this.#producer.connect());
+    await this.#checkBroker();
     if (this.#options.createTopics) {
       await this.#untilSuccess("admin connect", () => this.#admin.connect());
     }
@@ -505,12 +519,29 @@ export class KafkaSink<M extends SinkMessage = SinkMessage> implements Sink<M> {
     }
   }
 
-  async #untilSuccess(what: string, action: () => Promise<void>): Promise<void> {
+  /** Logs the broker's release line and the API versions in use; throws when one is missing. */
+  async #checkBroker(): Promise<void> {
+    const broker = await this.#untilSuccess(
+      "ApiVersions",
+      () => readBrokerApiVersions(this.#kafka),
+    );
+    if (broker === undefined) return; // stopping
+    const apis = producerApis({ createTopics: this.#options.createTopics !== null });
+    const { inUse, missing } = negotiateApiVersions(broker, apis);
+    if (missing.length > 0) throw new UnsupportedBrokerError(missing);
+    log.info("Kafka broker: {release}; API versions in use: {apis}", {
+      release: brokerReleaseLine(broker),
+      apis: formatApisInUse(inUse),
+    });
+  }
+
+  /** Runs `action` until it succeeds (its result) or the sink stops (undefined). */
+  async #untilSuccess<T>(what: string, action: () => Promise<T>): Promise<T | undefined> {
     while (!this.#stopping) {
       try {
-        await action();
+        const result = await action();
         this.#backoff.reset();
-        return;
+        return result;
       } catch (error) {
         const delayMs = this.#backoff.next();
         log.warn("Kafka {what} failed, retrying in {delayMs} ms: {error}", {
@@ -521,6 +552,7 @@ export class KafkaSink<M extends SinkMessage = SinkMessage> implements Sink<M> {
         await this.#sleep(delayMs);
       }
     }
+    return undefined;
   }
 
   #onCircuit(to: CircuitState, from: CircuitState): void {

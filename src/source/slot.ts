@@ -27,6 +27,11 @@ export interface SlotSetup {
   alterPublication: boolean;
   /** Tables the publication must cover, or "all" for `FOR ALL TABLES`. */
   tables: readonly TableName[] | "all";
+  /**
+   * Make the slot a failover slot (PostgreSQL 17+): standbys with
+   * `sync_replication_slots` keep a copy that survives a promotion.
+   */
+  failover?: boolean;
 }
 
 /** The slot as found (or created) at start-up. */
@@ -81,6 +86,8 @@ export class SlotBusyError extends SourceSetupError {
 }
 
 const PGOUTPUT = "pgoutput";
+/** `server_version_num` of PostgreSQL 17.0, the first release with failover slots. */
+const FAILOVER_SLOTS_SINCE = 170000;
 
 /** Formats a table as a quoted, schema-qualified SQL name. */
 export function qualifiedName({ schema, table }: TableName): string {
@@ -202,6 +209,7 @@ export async function prepareSlot(
     SELECT plugin, database, active_pid, confirmed_flush_lsn::text, wal_status,
            database = current_database() AS here
     FROM pg_replication_slots WHERE slot_name = ${setup.slot}`;
+  if (setup.failover) await checkFailoverSupport(sql);
   if (!slot) return await createSlot(replication, setup, exportSnapshot);
   const name = `Replication slot "${setup.slot}"`;
   if (slot.plugin !== PGOUTPUT) {
@@ -222,7 +230,29 @@ export async function prepareSlot(
       slot.active_pid,
     );
   }
+  if (setup.failover) await makeFailoverSlot(sql, replication, setup.slot);
   return { created: false, confirmedFlushLsn: parseLsn(slot.confirmed_flush_lsn ?? "0/0") };
+}
+
+async function checkFailoverSupport(sql: Sql): Promise<void> {
+  const [server] = await sql<{ number: number; text: string }[]>`
+    SELECT current_setting('server_version_num')::int AS number,
+           current_setting('server_version') AS text`;
+  if (server.number < FAILOVER_SLOTS_SINCE) {
+    throw new SourceSetupError(
+      `failover_slot = true needs PostgreSQL 17 or later, but the server is ${server.text}: ` +
+        "set failover_slot = false, or upgrade the server",
+    );
+  }
+}
+
+/** Turns an existing slot (made before the option was set) into a failover slot. */
+async function makeFailoverSlot(sql: Sql, replication: Sql, slot: string): Promise<void> {
+  const [{ failover }] = await sql<{ failover: boolean }[]>`
+    SELECT failover FROM pg_replication_slots WHERE slot_name = ${slot}`;
+  if (failover) return;
+  await replication.unsafe(`ALTER_REPLICATION_SLOT ${quoteIdentifier(slot)} (FAILOVER true)`)
+    .simple();
 }
 
 async function createSlot(
@@ -235,11 +265,16 @@ async function createSlot(
       `Replication slot "${setup.slot}" does not exist: create it or set create_slot = true`,
     );
   }
-  const snapshot = exportSnapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT";
+  // The option list (PostgreSQL 15+) is the only syntax that takes FAILOVER; the old one runs everywhere.
+  const options = setup.failover
+    ? `(SNAPSHOT '${exportSnapshot ? "export" : "nothing"}', FAILOVER true)`
+    : exportSnapshot
+    ? "EXPORT_SNAPSHOT"
+    : "NOEXPORT_SNAPSHOT";
   const [created] = await replication.unsafe<
     { consistent_point: string; snapshot_name: string | null }[]
   >(
-    `CREATE_REPLICATION_SLOT ${quoteIdentifier(setup.slot)} LOGICAL ${PGOUTPUT} ${snapshot}`,
+    `CREATE_REPLICATION_SLOT ${quoteIdentifier(setup.slot)} LOGICAL ${PGOUTPUT} ${options}`,
   ).simple();
   const state: SlotState = { created: true, confirmedFlushLsn: parseLsn(created.consistent_point) };
   if (created.snapshot_name !== null) state.snapshotName = created.snapshot_name;

@@ -8,8 +8,11 @@ import { dropSlotAndPublication, STACK, testSql, uniqueName, waitFor } from "./h
 
 const integration = { sanitizeOps: false, sanitizeResources: false };
 const REPO_ROOT = new URL("../../", import.meta.url).pathname;
-/** A stack started from nothing: initdb, certificates, Kafka's first start. */
-const STACK_START_TIMEOUT_MS = 240_000;
+/**
+ * A stack started from nothing: initdb, certificates, Kafka's first start
+ * (formatting and starting a JVM broker take minutes on a loaded machine).
+ */
+const STACK_START_TIMEOUT_MS = 480_000;
 const STREAMING = /streaming slot/;
 
 /** `deno task dev` with `args`, its output collected line by line. */

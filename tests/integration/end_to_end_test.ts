@@ -192,3 +192,31 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "the connector logs the broker's release line and the API versions in use",
+  integration,
+  async () => {
+    const sql = testSql();
+    const fx = await setUp(sql, "id int PRIMARY KEY");
+    const connector = ConnectorProcess.start(fx.config);
+    try {
+      const release = (Deno.env.get("PG2KAFKA_KAFKA_VERSION") ?? "4").startsWith("3.")
+        ? "Kafka 3\\.x or earlier"
+        : "Kafka 4\\.0 or later";
+      const line = await connector.waitForLine(
+        new RegExp(
+          `"release":"${release}","apis":"` +
+            "ApiVersions v2, Metadata v6, InitProducerId v1, Produce v7",
+        ),
+      );
+      console.log(`broker check: ${line}`);
+      await connector.waitForLine(/streaming slot/);
+    } finally {
+      await connector.stop();
+      await dropSlotAndPublication(sql, fx.slot, fx.publication);
+      await sql.unsafe(`DROP TABLE ${fx.table}`);
+      await sql.end();
+    }
+  },
+);

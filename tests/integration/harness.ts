@@ -297,8 +297,8 @@ export class ConnectorProcess {
     return this.#exit;
   }
 
-  /** Waits for a printed line matching `pattern`. */
-  async waitForLine(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  /** Waits for a printed line matching `pattern` (a loaded CI machine may start a process slowly). */
+  async waitForLine(pattern: RegExp, timeoutMs = 60_000): Promise<string> {
     return await waitFor(`a line matching ${pattern}`, () => {
       const line = this.#lines.find((l) => pattern.test(l));
       if (line !== undefined) return line;

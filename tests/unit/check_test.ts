@@ -94,6 +94,19 @@ Deno.test("judgePostgres() passes a server that can serve the source, saying wha
   ]);
 });
 
+Deno.test("judgePostgres() fails failover_slot on a server before PostgreSQL 17", () => {
+  const source = "failover_slot = true";
+  assert.deepEqual(verdicts({ serverVersion: "16.9" }, "fail", source), [
+    "failover_slot = true needs PostgreSQL 17 or later, but the server is 16.9: " +
+    "set failover_slot = false, or upgrade the server",
+  ]);
+  assert.deepEqual(verdicts({ serverVersion: "17.5" }, "fail", source), []);
+  assert.ok(
+    verdicts({ serverVersion: "18.0" }, "ok", source)
+      .includes("failover_slot: the slot is (or becomes) a failover slot"),
+  );
+});
+
 Deno.test("judgePostgres() fails a server without logical WAL", () => {
   assert.deepEqual(verdicts({ walLevel: "replica" }, "fail"), [
     'wal_level is "replica", but logical replication needs "logical": ' +

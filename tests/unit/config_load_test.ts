@@ -38,6 +38,7 @@ Deno.test("parseConfig() applies every default to a minimal config", () => {
     sslCaFile: null,
     slot: "pg2kafka",
     createSlot: true,
+    failoverSlot: false,
     publication: "pg2kafka",
     createPublication: true,
     alterPublication: false,

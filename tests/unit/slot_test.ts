@@ -30,7 +30,15 @@ function scriptedSql(script: Script): { sql: Sql; statements: string[] } {
       strings.reduce((text, part, i) => text + (i > 0 ? `$${i}` : "") + part, "") +
         (values.length > 0 ? ` -- ${JSON.stringify(values)}` : ""),
     );
-  const unsafe = (text: string) => Object.assign(answer(text), { simple: () => answer(text) });
+  // Like postgres.js, a query runs once, when awaited or when `.simple()` sends it.
+  const unsafe = (text: string) => {
+    let result: Promise<unknown[]> | undefined;
+    const run = () => result ??= answer(text);
+    return {
+      simple: run,
+      then: (...handlers: Parameters<Promise<unknown[]>["then"]>) => run().then(...handlers),
+    };
+  };
   return { sql: Object.assign(sql, { unsafe }) as unknown as Sql, statements };
 }
 
@@ -135,4 +143,71 @@ Deno.test("prepareSlot() refuses to create a missing slot when create_slot is fa
     await setupError(prepareSlot(sql, replication, { ...SETUP, createSlot: false })),
     'Replication slot "orders_slot" does not exist: create it or set create_slot = true',
   );
+});
+
+/** A server of `versionNumber` (server_version_num) holding `slot`, or no slot when null. */
+function failoverSql(versionNumber: number, slot: Partial<SlotRow> | null, failover = false): Sql {
+  const major = Math.floor(versionNumber / 10000);
+  return scriptedSql([
+    [/server_version_num/, [{ number: versionNumber, text: `${major}.5` }]],
+    [/SELECT failover FROM pg_replication_slots/, [{ failover }]],
+    [/FROM pg_replication_slots/, slot === null ? [] : [{ ...SLOT_ROW, ...slot }]],
+  ]).sql;
+}
+
+const CREATED: Script = [[/CREATE_REPLICATION_SLOT/, [{
+  consistent_point: "0/16B3748",
+  snapshot_name: null,
+}]]];
+
+Deno.test("prepareSlot() refuses failover_slot on a server older than PostgreSQL 17", async () => {
+  for (const slot of [null, {}]) {
+    const { sql: replication, statements } = scriptedSql(CREATED);
+    assert.equal(
+      await setupError(prepareSlot(failoverSql(160009, slot), replication, {
+        ...SETUP,
+        failover: true,
+      })),
+      "failover_slot = true needs PostgreSQL 17 or later, but the server is 16.5: " +
+        "set failover_slot = false, or upgrade the server",
+    );
+    assert.deepEqual(statements, [], "no slot is created or altered");
+  }
+});
+
+Deno.test("prepareSlot() creates a failover slot on PostgreSQL 17", async () => {
+  const { sql: replication, statements } = scriptedSql(CREATED);
+  const state = await prepareSlot(failoverSql(170005, null), replication, {
+    ...SETUP,
+    failover: true,
+  });
+  assert.deepEqual(state, { created: true, confirmedFlushLsn: 0x16B3748n });
+  assert.deepEqual(statements, [
+    `CREATE_REPLICATION_SLOT "orders_slot" LOGICAL pgoutput (SNAPSHOT 'nothing', FAILOVER true)`,
+  ]);
+});
+
+Deno.test("prepareSlot() exports the snapshot of a new failover slot when asked", async () => {
+  const { sql: replication, statements } = scriptedSql(CREATED);
+  await prepareSlot(failoverSql(180000, null), replication, { ...SETUP, failover: true }, true);
+  assert.deepEqual(statements, [
+    `CREATE_REPLICATION_SLOT "orders_slot" LOGICAL pgoutput (SNAPSHOT 'export', FAILOVER true)`,
+  ]);
+});
+
+Deno.test("prepareSlot() turns an existing slot into a failover slot, once", async () => {
+  const altered = scriptedSql([]);
+  await prepareSlot(failoverSql(170005, {}, false), altered.sql, { ...SETUP, failover: true });
+  assert.deepEqual(altered.statements, ['ALTER_REPLICATION_SLOT "orders_slot" (FAILOVER true)']);
+  const already = scriptedSql([]);
+  await prepareSlot(failoverSql(170005, {}, true), already.sql, { ...SETUP, failover: true });
+  assert.deepEqual(already.statements, []);
+});
+
+Deno.test("prepareSlot() keeps the old slot syntax without failover_slot", async () => {
+  const { sql: replication, statements } = scriptedSql(CREATED);
+  await prepareSlot(scriptedSql([]).sql, replication, SETUP);
+  assert.deepEqual(statements, [
+    'CREATE_REPLICATION_SLOT "orders_slot" LOGICAL pgoutput NOEXPORT_SNAPSHOT',
+  ]);
 });
