@@ -627,12 +627,18 @@ Deno.test("start-up checks fail with errors that say what to fix", integration, 
         await first.waitForLine(/streaming slot/);
         const [{ active_pid: pid }] = await admin`
           SELECT active_pid FROM pg_replication_slots WHERE slot_name = ${fx.slot}`;
-        const error = await startUpError(fx.config());
-        assert.equal(
-          error,
-          `Replication slot "${fx.slot}" is active in another process (PID ${pid}): ` +
-            "stop it or use another slot",
-        );
+        // A second process with the same slot waits as a standby and says why.
+        const second = ConnectorProcess.start(fx.config());
+        try {
+          const line = await second.waitForLine(/is a standby/);
+          assert.equal(
+            JSON.parse(line).properties.error,
+            `Replication slot "${fx.slot}" is active in another process (PID ${pid}): ` +
+              "waiting as a standby until it is free (stop that process, or use another slot)",
+          );
+        } finally {
+          await second.stop("SIGKILL");
+        }
       } finally {
         await first.stop("SIGKILL");
       }
